@@ -1,0 +1,34 @@
+import type { SourceHealth } from '../camera/frame-source.ts';
+
+export interface LatencyPercentiles {
+  p50: number;
+  p90: number;
+  p99: number;
+}
+
+/** What the pipeline reports about itself; /healthz, /api/status, the WebSocket and the CLI read it. */
+export interface PipelineStats {
+  state: 'starting' | 'running' | 'stalled' | 'stopped';
+  fps: number;
+  framesProcessed: number;
+  framesDropped: number;
+  latencyMs: { preprocess: LatencyPercentiles; inference: LatencyPercentiles; total: LatencyPercentiles };
+  lastResultAt: number | null;
+}
+
+export interface ModelInfo {
+  name: string;
+  version: string;
+  kind: 'classifier' | 'detector';
+  labels: number;
+  sha256: string;
+}
+
+export interface ServiceStatus {
+  status: 'ok' | 'degraded' | 'failing';
+  camera: SourceHealth;
+  model: ModelInfo;
+  ep: string;
+  pipeline: PipelineStats;
+  uptimeS: number;
+}
