@@ -1,0 +1,44 @@
+import { ConfigError, EXIT_CONFIG } from '../config/load-config.ts';
+import { USAGE, UsageError } from './usage.ts';
+
+type Command = (argv: string[]) => Promise<number | void>;
+
+// Loaded on demand so that `check-config` or `users list` never pays for onnxruntime and sharp.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  'check-config': async () => (await import('./check-config.ts')).checkConfigCommand,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const debug = argv.includes('--debug');
+  const args = argv.filter((a) => a !== '--debug');
+  const [name, ...rest] = args;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return name ? 0 : 2;
+  }
+  try {
+    const load = COMMANDS[name];
+    if (!load) throw new UsageError(`unknown command "${name}"`);
+    if (rest.includes('--help')) {
+      process.stdout.write(USAGE + '\n');
+      return 0;
+    }
+    const command = await load();
+    return (await command(rest)) ?? 0;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const line of err.problems) process.stderr.write(`vegkiosk: config: ${line}\n`);
+      return EXIT_CONFIG;
+    }
+    if (err instanceof UsageError) {
+      process.stderr.write(`vegkiosk: ${err.message}\n${USAGE}\n`);
+      return 2;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`vegkiosk ${name}: ${message}\n`);
+    if (debug && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
