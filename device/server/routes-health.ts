@@ -1,0 +1,21 @@
+import Router from '@koa/router';
+import type { ServerDeps } from './server-deps.ts';
+import { publicCameraHealth } from './redact.ts';
+
+/** GET /healthz — for anyone (load balancers, systemd watchdogs, the technician): no secrets. */
+export function healthRoutes(deps: Pick<ServerDeps, 'status'>): Router {
+  const router = new Router();
+  router.get('/healthz', (ctx) => {
+    const s = deps.status();
+    ctx.body = {
+      status: s.status,
+      camera: publicCameraHealth(s.camera),
+      model: s.model,
+      ep: s.ep,
+      uptimeS: Math.round(s.uptimeS),
+    };
+    // A failing service answers 503 so simple probes (curl -f) notice without parsing JSON.
+    if (s.status === 'failing') ctx.status = 503;
+  });
+  return router;
+}

@@ -1,0 +1,131 @@
+import { expect } from 'chai';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import https from 'node:https';
+import { join } from 'node:path';
+import { startServer } from '../device/server/start-server.ts';
+import type { RunningServer } from '../device/server/server-deps.ts';
+import { captureLogger, request, tempDir, testConfig, testDeps } from './support/https-fixtures.ts';
+
+describe('server: HTTPS and /healthz', () => {
+  const dir = tempDir();
+  let server: RunningServer;
+  let logLines: string[];
+
+  before(async () => {
+    const { logger, lines } = captureLogger('info');
+    logLines = lines;
+    server = await startServer(testDeps(testConfig(dir.path), logger));
+  });
+  after(async () => {
+    await server.close();
+    dir.remove();
+  });
+
+  it('creates a self-signed certificate in <dataDir>/tls with a 0600 key and logs its fingerprint', () => {
+    const keyMode = statSync(join(dir.path, 'tls', 'key.pem')).mode & 0o777;
+    expect(keyMode).to.equal(0o600);
+    const cert = new X509Certificate(readFileSync(join(dir.path, 'tls', 'cert.pem')));
+    expect(cert.subjectAltName).to.include('IP Address:127.0.0.1');
+    expect(logLines.join('')).to.include(cert.fingerprint256);
+  });
+
+  it('serves HTTPS verifiable with the generated certificate as CA', async () => {
+    const ca = readFileSync(join(dir.path, 'tls', 'cert.pem'));
+    const status = await new Promise<number>((resolve, reject) => {
+      https.get(`${server.url}/healthz`, { ca, agent: false }, (res) => { res.resume(); resolve(res.statusCode ?? 0); })
+        .on('error', reject);
+    });
+    expect(server.url).to.match(/^https:\/\/127\.0\.0\.1:\d+$/);
+    expect(status).to.equal(200);
+  });
+
+  it('GET /healthz answers the SPEC shape without secrets', async () => {
+    const res = await request(server.url, '/healthz');
+    expect(res.status).to.equal(200);
+    const body = res.json();
+    expect(body).to.have.all.keys('status', 'camera', 'model', 'ep', 'uptimeS');
+    expect(body.status).to.equal('ok');
+    expect(body.ep).to.equal('cpu');
+    expect(body.uptimeS).to.equal(12);
+    expect(res.body.toString()).not.to.include('hunter2');
+    expect(res.headers['cache-control']).to.equal('no-store');
+  });
+
+  it('answers unknown routes with a JSON error and no stack trace', async () => {
+    const res = await request(server.url, '/nope');
+    expect(res.status).to.equal(404);
+    expect(res.json()).to.deep.equal({ error: { code: 'not_found', message: 'no such route' } });
+    expect(res.body.toString()).not.to.match(/at .*\.ts/);
+  });
+
+  it('sends the security headers (CSP without inline script, HSTS, frame-ancestors, nosniff, referrer)', async () => {
+    const res = await request(server.url, '/healthz');
+    const csp = String(res.headers['content-security-policy']);
+    expect(csp).to.include("script-src 'self'");
+    expect(csp).not.to.include('unsafe-inline');
+    expect(csp).to.include("frame-ancestors 'none'");
+    expect(res.headers['strict-transport-security']).to.match(/max-age=\d+/);
+    expect(res.headers['x-content-type-options']).to.equal('nosniff');
+    expect(res.headers['referrer-policy']).to.equal('no-referrer');
+    expect(res.headers['x-frame-options']).to.equal('DENY');
+  });
+});
+
+describe('server: transport configuration', () => {
+  it('refuses plain HTTP on a non-loopback host with a clear config error', async () => {
+    const dir = tempDir();
+    try {
+      const deps = testDeps(testConfig(dir.path, { tls: false, host: '0.0.0.0' }));
+      let error: Error | null = null;
+      await startServer(deps).catch((err: Error) => { error = err; });
+      expect(String(error)).to.match(/VEGKIOSK_TLS.*loopback/);
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it('serves plain HTTP on loopback when VEGKIOSK_TLS=off', async () => {
+    const dir = tempDir();
+    const server = await startServer(testDeps(testConfig(dir.path, { tls: false })));
+    try {
+      expect(server.url).to.match(/^http:\/\//);
+      expect((await request(server.url, '/healthz')).status).to.equal(200);
+    } finally {
+      await server.close();
+      dir.remove();
+    }
+  });
+
+  it("uses the operator's VEGKIOSK_TLS_CERT/KEY when given", async () => {
+    const first = tempDir();
+    const second = tempDir();
+    const a = await startServer(testDeps(testConfig(first.path)));
+    await a.close();
+    const cert = join(first.path, 'tls', 'cert.pem');
+    const server = await startServer(testDeps(testConfig(second.path, { tlsCert: cert, tlsKey: join(first.path, 'tls', 'key.pem') })));
+    try {
+      const ca = readFileSync(cert);
+      const status = await new Promise<number>((resolve, reject) => {
+        https.get(`${server.url}/healthz`, { ca, agent: false }, (res) => { res.resume(); resolve(res.statusCode ?? 0); })
+          .on('error', reject);
+      });
+      expect(status).to.equal(200);
+    } finally {
+      await server.close();
+      first.remove();
+      second.remove();
+    }
+  });
+
+  it('refuses a certificate without its key', async () => {
+    const dir = tempDir();
+    try {
+      let error: Error | null = null;
+      await startServer(testDeps(testConfig(dir.path, { tlsCert: '/nonexistent.pem' }))).catch((err: Error) => { error = err; });
+      expect(String(error)).to.include('VEGKIOSK_TLS_KEY');
+    } finally {
+      dir.remove();
+    }
+  });
+});
