@@ -47,11 +47,17 @@ export interface Prediction {
 /** A preprocessed tensor plus what postprocessing needs to map back to the original image. */
 export interface PreparedInput {
   data: Float32Array;
-  /** Original image size, before resizing. */
+  /** Original image size, before resizing (after EXIF auto-orientation). */
   sourceWidth: number;
   sourceHeight: number;
-  /** Maps model-input pixel coordinates back to normalised source coordinates (letterbox/crop). */
-  scale: number;
+  /**
+   * Geometry of the resize, so boxes in model-input pixels map back to the source image:
+   * sourceX = (modelX - padX) / scaleX, sourceY = (modelY - padY) / scaleY.
+   * stretch: independent scales, no pad; letterbox: one scale, positive pad (the borders);
+   * center-crop: one scale, negative pad (the cropped-off margin).
+   */
+  scaleX: number;
+  scaleY: number;
   padX: number;
   padY: number;
   /** Returns the buffer to the preprocessor's pool; call once inference has consumed it. */
