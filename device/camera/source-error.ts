@@ -1,0 +1,27 @@
+/**
+ * A failure worded for the technician who reads /healthz or the journal: what failed and what to
+ * check. `permanent` marks causes that retrying alone will not fix (a program not installed, a
+ * replay path with no images); the supervisor still retries them, but slowly, and reports `failed`.
+ */
+export class SourceError extends Error {
+  readonly permanent: boolean;
+
+  constructor(message: string, options: { permanent?: boolean; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'SourceError';
+    this.permanent = options.permanent ?? false;
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+/** Node's errno code (ENOENT, EACCES, …) when there is one. */
+export function errnoCode(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') {
+    return err.code;
+  }
+  return undefined;
+}
