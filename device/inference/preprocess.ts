@@ -49,8 +49,8 @@ export function planResize(mode: InputSpec['resize'], srcW: number, srcH: number
   const offsetY = Math.floor((dstH - resizedHeight) / 2);
   return {
     resizedWidth, resizedHeight,
-    offsetX: mode === 'letterbox' ? offsetX : -Math.floor((resizedWidth - dstW) / 2),
-    offsetY: mode === 'letterbox' ? offsetY : -Math.floor((resizedHeight - dstH) / 2),
+    offsetX: mode === 'letterbox' ? offsetX : 0 - Math.floor((resizedWidth - dstW) / 2), // 0 - x: never -0
+    offsetY: mode === 'letterbox' ? offsetY : 0 - Math.floor((resizedHeight - dstH) / 2),
     scaleX: resizedWidth / srcW,
     scaleY: resizedHeight / srcH,
   };
