@@ -1,49 +1,100 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { ServerConfigError } from './errors.ts';
-import { isLoopback } from './net.ts';
-import type { RunningServer, ServerDeps } from './server-deps.ts';
+import { openAuthStores } from '../auth/auth-stores.ts';
+import { resolveJwtSecret } from '../auth/key-files.ts';
+import { LoginService } from '../auth/login.ts';
+import { DEFAULT_AUTH_POLICY, type AuthPolicy } from '../auth/policy.ts';
+import { Sessions } from '../auth/sessions.ts';
+import { UserAdmin } from '../auth/user-admin.ts';
+import type { PipelineResult } from '../pipeline/result-bus.ts';
+import { ResultsStore } from '../store/results-store.ts';
 import { createBaseApp } from './app.ts';
+import { ServerConfigError } from './errors.ts';
+import { authenticate, originPolicy, refuseQueryTokens } from './http-auth.ts';
+import { Metrics } from './metrics.ts';
+import { isLoopback } from './net.ts';
+import { apiRoutes } from './routes-api.ts';
+import { authRoutes } from './routes-auth.ts';
 import { healthRoutes } from './routes-health.ts';
+import { userRoutes } from './routes-users.ts';
+import type { ServerContext } from './server-context.ts';
+import type { RunningServer, ServerDeps } from './server-deps.ts';
 import { loadTlsMaterial } from './tls.ts';
+import { DEFAULT_WS_OPTIONS, WsHub, type WsOptions } from './ws-hub.ts';
 
 /** Limits against slow or idle clients (slowloris and the like); generous for a 10 MB upload on a LAN. */
 export const SERVER_TIMEOUTS = {
   headersTimeout: 10_000,
   requestTimeout: 60_000,
   keepAliveTimeout: 5_000,
-  /** Idle socket timeout; WebSocket upgrades clear it (ws sets its own heartbeat). */
+  /** Idle socket timeout; WebSocket upgrades clear it (the hub runs its own heartbeat). */
   socketTimeout: 120_000,
 };
 
+/** Tunables that are not configuration keys; tests shorten them. */
+export interface StartOptions {
+  policy?: Partial<AuthPolicy>;
+  ws?: Partial<WsOptions>;
+  timeouts?: Partial<typeof SERVER_TIMEOUTS>;
+}
+
 /**
- * Starts the HTTPS (or, on loopback only, HTTP) server. Resolves once it listens; `url` and `port`
- * report the bound address (port 0 in tests picks an ephemeral one).
+ * Starts the HTTPS (or, on loopback only, HTTP) server with the API and /ws. Resolves once it
+ * listens; `url` and `port` report the bound address (port 0 picks an ephemeral one). Throws
+ * ServerConfigError (exit 78) for unusable settings and StoreDamagedError when a data file and its
+ * backup are both unreadable.
  */
-export async function startServer(deps: ServerDeps): Promise<RunningServer> {
+export async function startServer(deps: ServerDeps, options: StartOptions = {}): Promise<RunningServer> {
   const { config, logger } = deps;
   if (!config.tls && !isLoopback(config.host)) {
     throw new ServerConfigError('VEGKIOSK_TLS',
       `off is allowed only when VEGKIOSK_HOST is a loopback address (got ${config.host}); keep TLS on to serve the LAN`);
   }
+  const jwtSecret = resolveJwtSecret(config);
   const tls = config.tls ? await loadTlsMaterial(config, logger) : null;
+  const policy: AuthPolicy = { ...DEFAULT_AUTH_POLICY, ...options.policy };
+  const timeouts = { ...SERVER_TIMEOUTS, ...options.timeouts };
+
+  const stores = openAuthStores(config.dataDir, logger);
+  const results = new ResultsStore(config.dataDir, logger);
+  const metrics = new Metrics(deps.bus);
+  const sessions = new Sessions(jwtSecret, stores, policy.sessionTtlS);
+  const hub = new WsHub(deps, sessions, metrics, tls !== null, { ...DEFAULT_WS_OPTIONS, ...options.ws });
+  const sc: ServerContext = {
+    deps, policy, stores, sessions, results, metrics, live: hub,
+    login: new LoginService(stores, sessions, policy, logger, () => metrics.loginFailed()),
+    admin: new UserAdmin(stores.users, stores.audit, stores.totpKey),
+  };
+  const onResult = (r: PipelineResult) => results.add(r);
+  deps.bus.on('result', onResult);
+  results.startFlushing();
+  if (stores.users.data.users.length === 0) {
+    logger.warn('no users enrolled yet; create the first admin on the device with: vegkiosk enroll <name> --role admin');
+  }
 
   const app = createBaseApp(logger);
-  const health = healthRoutes(deps);
-  app.use(health.routes());
+  app.use(refuseQueryTokens());
+  app.use(originPolicy(tls !== null, config.allowedOrigins));
+  app.use(authenticate(sessions));
+  for (const router of [healthRoutes(deps), authRoutes(sc), apiRoutes(sc), userRoutes(sc)]) {
+    app.use(router.routes());
+  }
 
   const handler = app.callback();
   const server = tls
     ? https.createServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, handler)
     : http.createServer(handler);
-  server.headersTimeout = SERVER_TIMEOUTS.headersTimeout;
-  server.requestTimeout = SERVER_TIMEOUTS.requestTimeout;
-  server.keepAliveTimeout = SERVER_TIMEOUTS.keepAliveTimeout;
-  server.setTimeout(SERVER_TIMEOUTS.socketTimeout, (socket: Socket) => socket.destroy());
+  server.headersTimeout = timeouts.headersTimeout;
+  server.requestTimeout = timeouts.requestTimeout;
+  server.keepAliveTimeout = timeouts.keepAliveTimeout;
+  server.setTimeout(timeouts.socketTimeout, (socket: Socket) => socket.destroy());
   server.maxHeadersCount = 64;
-  // TLS handshakes that never finish would otherwise hold a socket until the idle timeout.
-  if (server instanceof https.Server) server.on('tlsClientError', () => { /* socket already destroyed */ });
+  server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head));
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -62,12 +113,18 @@ export async function startServer(deps: ServerDeps): Promise<RunningServer> {
     url,
     port,
     close() {
-      closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         // Requests still running after a grace period are cut so shutdown never hangs.
-        setTimeout(() => server.closeAllConnections(), 2_000).unref();
-      });
+        const cut = setTimeout(() => server.closeAllConnections(), 2_000);
+        await hub.close();
+        await stopped;
+        clearTimeout(cut);
+        deps.bus.off('result', onResult);
+        metrics.close();
+        results.close();
+      })();
       return closing;
     },
   };

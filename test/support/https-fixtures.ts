@@ -5,6 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import sharp from 'sharp';
+import { generate } from 'otplib';
+import { openAuthStores } from '../../device/auth/auth-stores.ts';
+import { UserAdmin } from '../../device/auth/user-admin.ts';
+import type { Role } from '../../device/store/users-store.ts';
 import type { Config } from '../../device/config/config.ts';
 import type { Prediction } from '../../device/inference/model.ts';
 import { createLogger, type Logger } from '../../device/logger.ts';
@@ -140,3 +144,33 @@ export function request(baseUrl: string, path: string, opts: RequestOptions = {}
     req.end(payload);
   });
 }
+
+/** Enrols a user the way the device console does (its own store handles on the same files). */
+export function enrollUser(dataDir: string, username: string, role: Role): string {
+  const stores = openAuthStores(dataDir);
+  const { otpauthUri } = new UserAdmin(stores.users, stores.audit, stores.totpKey).enroll(username, role, 'console');
+  return new URL(otpauthUri).searchParams.get('secret') ?? '';
+}
+
+export async function totpCode(secret: string, offsetS = 0): Promise<string> {
+  return generate({ secret, epoch: Math.floor(Date.now() / 1000) + offsetS });
+}
+
+export interface LoggedIn {
+  token: string;
+  cookie: string;
+  role: string;
+}
+
+/** A fresh user of `role`, logged in; each call a new user so one-time codes never collide. */
+let userCounter = 0;
+export async function newSession(baseUrl: string, dataDir: string, role: Role): Promise<LoggedIn & { username: string; secret: string }> {
+  const username = `${role}${++userCounter}`;
+  const secret = enrollUser(dataDir, username, role);
+  const res = await request(baseUrl, '/api/auth/login', { method: 'POST', body: { username, code: await totpCode(secret) } });
+  if (res.status !== 200) throw new Error(`login failed: ${res.status} ${res.body}`);
+  const cookie = String(res.headers['set-cookie']?.[0] ?? '').split(';')[0];
+  return { token: res.json().token, cookie, role, username, secret };
+}
+
+export const bearer = (s: { token: string }) => ({ authorization: `Bearer ${s.token}` });

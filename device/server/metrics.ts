@@ -1,0 +1,70 @@
+import type { PipelineResult, ResultBus } from '../pipeline/result-bus.ts';
+import type { ServiceStatus } from '../pipeline/service-status.ts';
+
+const BUCKETS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
+
+class Histogram {
+  private readonly counts = new Array<number>(BUCKETS_MS.length).fill(0);
+  private sum = 0;
+  private count = 0;
+
+  observe(ms: number): void {
+    this.sum += ms;
+    this.count += 1;
+    for (let i = 0; i < BUCKETS_MS.length; i++) if (ms <= BUCKETS_MS[i]) this.counts[i] += 1;
+  }
+
+  render(name: string, help: string): string[] {
+    const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} histogram`];
+    BUCKETS_MS.forEach((le, i) => lines.push(`${name}_bucket{le="${le / 1000}"} ${this.counts[i]}`));
+    lines.push(`${name}_bucket{le="+Inf"} ${this.count}`, `${name}_sum ${this.sum / 1000}`, `${name}_count ${this.count}`);
+    return lines;
+  }
+}
+
+/** Prometheus text exposition, fed from the result bus and the service status; no client library needed. */
+export class Metrics {
+  private readonly preprocess = new Histogram();
+  private readonly inference = new Histogram();
+  private readonly total = new Histogram();
+  private results = 0;
+  private loginFailures = 0;
+  private wsDropped = 0;
+  private readonly onResult = (r: PipelineResult) => {
+    this.results += 1;
+    this.preprocess.observe(r.latencyMs.preprocess);
+    this.inference.observe(r.latencyMs.inference);
+    this.total.observe(r.latencyMs.total);
+  };
+
+  constructor(private readonly bus: ResultBus) {
+    bus.on('result', this.onResult);
+  }
+
+  loginFailed(): void { this.loginFailures += 1; }
+  wsClientDropped(): void { this.wsDropped += 1; }
+
+  render(status: ServiceStatus, wsClients: number): string {
+    const gauge = (name: string, help: string, value: number, type = 'gauge') =>
+      [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${Number.isFinite(value) ? value : 0}`];
+    return [
+      ...gauge('vegkiosk_up', '1 ok, 0.5 degraded, 0 failing', status.status === 'ok' ? 1 : status.status === 'degraded' ? 0.5 : 0),
+      ...gauge('vegkiosk_fps', 'Pipeline results per second', status.pipeline.fps),
+      ...gauge('vegkiosk_frames_processed_total', 'Frames run through the model', status.pipeline.framesProcessed, 'counter'),
+      ...gauge('vegkiosk_frames_dropped_total', 'Frames dropped because the pipeline was busy', status.pipeline.framesDropped, 'counter'),
+      ...gauge('vegkiosk_results_total', 'Results published since start', this.results, 'counter'),
+      ...this.preprocess.render('vegkiosk_preprocess_seconds', 'Preprocessing latency'),
+      ...this.inference.render('vegkiosk_inference_seconds', 'Inference latency'),
+      ...this.total.render('vegkiosk_frame_to_result_seconds', 'Frame to result latency'),
+      ...gauge('vegkiosk_ws_clients', 'Connected WebSocket clients', wsClients),
+      ...gauge('vegkiosk_ws_clients_dropped_total', 'WebSocket clients dropped for not reading', this.wsDropped, 'counter'),
+      ...gauge('vegkiosk_login_failures_total', 'Refused logins (wrong code, unknown user, locked, rate limited)', this.loginFailures, 'counter'),
+      ...gauge('vegkiosk_camera_restarts_total', 'Camera source restarts', status.camera.restarts, 'counter'),
+      ...gauge('vegkiosk_uptime_seconds', 'Service uptime', status.uptimeS),
+    ].join('\n') + '\n';
+  }
+
+  close(): void {
+    this.bus.off('result', this.onResult);
+  }
+}

@@ -1,0 +1,84 @@
+import Router from '@koa/router';
+import type { Session } from '../auth/sessions.ts';
+import { HttpError } from './errors.ts';
+import { requireRole, unauthenticated } from './http-auth.ts';
+import { readDisk, readTemperatures } from './host-info.ts';
+import { isLoopback } from './net.ts';
+import { publicCameraHealth } from './redact.ts';
+import { checkLimit } from './schemas.ts';
+import type { ServerContext } from './server-context.ts';
+import { readUploadedImage } from './upload.ts';
+
+/** Uploads are classified on the same model as the camera; more than this at once would starve it. */
+const MAX_CLASSIFY_IN_FLIGHT = 2;
+
+/** /api/status, /api/results, /api/frames/latest.jpg, /api/classify, /api/audit, /metrics. */
+export function apiRoutes(sc: ServerContext): Router {
+  const router = new Router();
+  const { deps } = sc;
+
+  router.get('/api/status', requireRole('viewer'), (ctx) => {
+    const s = deps.status();
+    ctx.body = {
+      status: s.status,
+      pipeline: s.pipeline,
+      camera: publicCameraHealth(s.camera),
+      model: s.model,
+      ep: s.ep,
+      fps: s.pipeline.fps,
+      latencyMs: s.pipeline.latencyMs,
+      temperatures: readTemperatures(),
+      disk: readDisk(deps.config.dataDir),
+      wsClients: sc.live.count(),
+      uptimeS: Math.round(s.uptimeS),
+    };
+  });
+
+  router.get('/api/results', requireRole('viewer'), (ctx) => {
+    const limit = checkLimit(ctx.query.limit, 50, 200);
+    ctx.body = { results: sc.results.recent(limit) };
+  });
+
+  router.get('/api/frames/latest.jpg', requireRole('viewer'), (ctx) => {
+    const jpeg = deps.latestFrameJpeg();
+    if (!jpeg) throw new HttpError(404, 'no_frame', 'no frame captured yet');
+    ctx.type = 'image/jpeg';
+    ctx.body = jpeg;
+  });
+
+  let inFlight = 0;
+  router.post('/api/classify', requireRole('technician'), async (ctx) => {
+    if (inFlight >= MAX_CLASSIFY_IN_FLIGHT) {
+      throw new HttpError(429, 'busy', 'classifier busy; retry shortly', { 'Retry-After': '1' });
+    }
+    inFlight += 1;
+    try {
+      const image = await readUploadedImage(ctx);
+      const started = performance.now();
+      let prediction;
+      try {
+        prediction = await deps.classify(image);
+      } catch (err) {
+        deps.logger.error({ err }, 'classify failed');
+        throw new HttpError(503, 'model_unavailable', 'the model could not classify this image');
+      }
+      ctx.body = { ...prediction, ms: Math.round((performance.now() - started) * 10) / 10 };
+    } finally {
+      inFlight -= 1;
+    }
+  });
+
+  router.get('/api/audit', requireRole('admin'), (ctx) => {
+    const limit = checkLimit(ctx.query.limit, 100, 2000);
+    ctx.body = { entries: sc.stores.audit.recent(limit) };
+  });
+
+  router.get('/metrics', (ctx) => {
+    // Prometheus on the kiosk itself scrapes freely; anyone else needs a session token.
+    const local = isLoopback(ctx.req.socket.remoteAddress ?? '');
+    if (!local && !(ctx.state.session as Session | null)) throw unauthenticated();
+    ctx.type = 'text/plain; version=0.0.4; charset=utf-8';
+    ctx.body = sc.metrics.render(deps.status(), sc.live.count());
+  });
+  return router;
+}
