@@ -110,6 +110,18 @@ describe('inference model (cpu)', () => {
     expect(err.field).to.equal('input');
   });
 
+  it('refuses a manifest whose labels do not fit the model output, at load rather than per frame', async () => {
+    const { sha256: _c, ...classifier } = models.classifier.manifest;
+    const c = await writeModelFiles(models.dir, 'five-labels', models.classifier.bytes, { ...classifier, labels: ['a', 'b', 'c', 'd', 'e'] });
+    const errC = await rejection(load(c.onnxPath), ModelFileError);
+    expect(errC.message).to.match(/5 labels need .*five-labels\.onnx output "logits" to be \[N,5\] but it is \[N,4\]/);
+    expect(errC.field).to.equal('labels');
+    const { sha256: _d, ...detector } = models.detector.manifest;
+    const d = await writeModelFiles(models.dir, 'three-classes', models.detector.bytes, { ...detector, labels: ['a', 'b', 'c'] });
+    const errD = await rejection(load(d.onnxPath), ModelFileError);
+    expect(errD.message).to.match(/to be \[1,7,anchors\] but it is \[1,6,6\]/);
+  });
+
   it('gives a clear ModelFileError, not a crash, for garbage and truncated .onnx files', async () => {
     const { sha256: _ignored, ...manifest } = models.classifier.manifest;
     const garbage = await writeModelFiles(models.dir, 'garbage', Buffer.from('definitely not a protobuf \x00\xff\xfe'), manifest);

@@ -89,9 +89,25 @@ function checkInputShape(session: ort.InferenceSession, manifest: ModelManifest,
   return name;
 }
 
-function pickOutput(session: ort.InferenceSession, modelPath: string): string {
-  const name = session.outputNames.find((n) => n !== EMBEDDING_OUTPUT);
-  if (!name) throw new ModelFileError(`${modelPath}: the model has no output other than "${EMBEDDING_OUTPUT}"`, modelPath);
+/** The result output, checked against the manifest's labels where the model declares fixed sizes. */
+function pickOutput(session: ort.InferenceSession, manifest: ModelManifest, modelPath: string, manifestPath: string): string {
+  const index = session.outputNames.findIndex((n) => n !== EMBEDDING_OUTPUT);
+  if (index < 0) throw new ModelFileError(`${modelPath}: the model has no output other than "${EMBEDDING_OUTPUT}"`, modelPath);
+  const name = session.outputNames[index]!;
+  const meta = session.outputMetadata[index];
+  if (meta && meta.isTensor) {
+    const shape = meta.shape;
+    const C = manifest.labels.length;
+    const declared = manifest.kind === 'classifier' ? shape[shape.length - 1] : shape[1];
+    const expected = manifest.kind === 'classifier' ? C : 4 + C;
+    const what = manifest.kind === 'classifier' ? `[N,${C}]` : `[1,${4 + C},anchors]`;
+    if (shape.length < 2 || (typeof declared === 'number' && declared !== expected)) {
+      throw new ModelFileError(
+        `${manifestPath}: ${C} labels need ${modelPath} output "${name}" to be ${what} but it is [${shape.join(',')}]; ` +
+          'fix "labels" (or "kind"/"output.format") in the manifest or re-export the model',
+        manifestPath, 'labels');
+    }
+  }
   return name;
 }
 
@@ -119,7 +135,7 @@ export async function loadModel(modelPath: string, opts: LoadModelOptions): Prom
   );
   try {
     const inputName = checkInputShape(session, manifest, modelPath, manifestPath);
-    const outputName = pickOutput(session, modelPath);
+    const outputName = pickOutput(session, manifest, modelPath, manifestPath);
     const preprocessor = new Preprocessor(manifest.input, { poolSize: opts.poolSize, logger: opts.logger });
     return new OnnxModel(manifest, modelPath, session, executionProvider, attempts, inputName, outputName, preprocessor);
   } catch (err) {

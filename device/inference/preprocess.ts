@@ -162,8 +162,8 @@ export class Preprocessor {
     const plan = planResize(this.spec.resize, srcW, srcH, this.spec.width, this.spec.height);
     let decoded: { data: Buffer; info: OutputInfo };
     try {
-      // resize() is the first operation so JPEG shrink-on-load applies: a 1280x720 frame is decoded
-      // at 1/2..1/8 scale instead of full size, the biggest single saving in the pipeline.
+      // resize() comes before any other operation (autoOrient() does not count: sharp accounts for
+      // it) so JPEG shrink-on-load applies and libjpeg decodes at 1/2..1/8 scale instead of full size.
       decoded = await pipeline
         .resize(plan.resizedWidth, plan.resizedHeight, { fit: 'fill', kernel: this.opts.kernel ?? 'linear', fastShrinkOnLoad: true })
         .removeAlpha()
