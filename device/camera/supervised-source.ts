@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../logger.ts';
 import type { Frame, FrameSource, RawImage, SourceHealth, SourceState } from './frame-source.ts';
 import { SourceError, errorMessage } from './source-error.ts';
-import type { ResolvedSourceOptions, SourceOptions } from './source-options.ts';
+import type { BackoffPolicy, ResolvedSourceOptions, SourceOptions } from './source-options.ts';
 import { resolveSourceOptions } from './source-options.ts';
 
 export interface FramePayload {
@@ -23,6 +23,12 @@ export interface SessionHooks {
 export interface Session {
   /** Releases everything the session holds (processes, timers, temp files); never rejects. */
   close(): Promise<void>;
+}
+
+/** Delay before restart number `failures + 1`: initialMs doubling per consecutive failure, capped at maxMs. */
+export function backoffDelay(policy: BackoffPolicy, failures: number, permanent = false): number {
+  if (permanent) return policy.maxMs;
+  return Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(failures, 30));
 }
 
 /**
@@ -192,8 +198,7 @@ export abstract class SupervisedSource extends EventEmitter implements FrameSour
       ? error.message
       : `Camera source "${this.source}" (${this.kind}) failed: ${errorMessage(error)}`;
     const permanent = error instanceof SourceError && error.permanent;
-    const { initialMs, maxMs } = this.options.backoff;
-    const delay = permanent ? maxMs : Math.min(maxMs, initialMs * 2 ** this.consecutiveFailures);
+    const delay = backoffDelay(this.options.backoff, this.consecutiveFailures, permanent);
     this.consecutiveFailures++;
     this.lastError = message;
     this.logger?.warn({ camera: this.source, kind: this.kind, retryInMs: delay }, message);

@@ -145,7 +145,7 @@ export class WebcamSource extends SupervisedSource {
 
   private describeCaptureError(error: Error): SourceError {
     const code = (error as Error & { code?: unknown }).code;
-    const said = stripAnsi(error.message.replace(/^Command failed:[^\n]*\n?/, ''));
+    const said = stripAnsi(error.message.replace(/^Command failed:[^\n]*\n?/, '')).slice(0, 300);
     if (code === 124 || code === 137) {
       return new SourceError(
         `fswebcam did not finish a still from ${this.device} within ${this.captureTimeoutMs} ms and was killed. ` +
