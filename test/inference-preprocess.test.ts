@@ -108,6 +108,12 @@ describe('inference preprocess: images', () => {
     closeAll(prepared.data, [0, 1, 0, 0, 1, 0]);
   });
 
+  it('raw input may be a view with spare bytes after the pixels', async () => {
+    const raw = { data: Buffer.from([10, 20, 30, 40, 50, 60, 99, 99, 99]), width: 2, height: 1, channels: 3 as const };
+    const prepared = await new Preprocessor(spec({ layout: 'NHWC' })).prepare(raw);
+    closeAll(prepared.data, [10, 20, 30, 40, 50, 60].map((v) => v / 255));
+  });
+
   it('PNG input center-cropped keeps an exact uniform colour and reports the source size', async () => {
     const png = await uniform(640, 480, [200, 100, 50]).png().toBuffer();
     const p = new Preprocessor(spec({ width: 8, height: 8, resize: 'center-crop', layout: 'NHWC' }));

@@ -11,6 +11,7 @@ export interface ModelManifest {
     height: number;
     layout: 'NCHW' | 'NHWC';
     color: 'RGB' | 'BGR';
+    /** Per channel, in the model's channel order (a BGR model lists blue first); pixels are x/255 first. */
     mean: [number, number, number];
     std: [number, number, number];
     resize: 'stretch' | 'letterbox' | 'center-crop';

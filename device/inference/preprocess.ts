@@ -226,6 +226,8 @@ export class Preprocessor {
     if (data.length < width * height * channels) {
       throw new ImageInputError(`raw image ${width}x${height}x${channels} needs ${width * height * channels} bytes, got ${data.length}`);
     }
-    return { pipeline: sharp(data, { raw: { width, height, channels } }), width, height };
+    // A frame buffer may be a view into a bigger allocation; sharp wants exactly the pixels.
+    const pixels = data.length === width * height * channels ? data : data.subarray(0, width * height * channels);
+    return { pipeline: sharp(pixels, { raw: { width, height, channels } }), width, height };
   }
 }
