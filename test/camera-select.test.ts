@@ -1,6 +1,10 @@
 import { expect } from 'chai';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CameraSpecError, parseCameraSpec } from '../device/camera/camera-spec.ts';
 import { createFrameSource, selectAutoSource } from '../device/camera/select-source.ts';
+import { listCameraCandidates } from '../device/camera/video-device.ts';
 import { lavfiMjpegArgs, ProcessRecorder, SourceJar, waitForFrameAfter } from './fixtures/camera/helpers.ts';
 
 const OPTS = { width: 320, height: 240, fps: 10, stallMs: 1000 };
@@ -112,5 +116,25 @@ describe('camera: VEGKIOSK_CAMERA parsing and source selection', () => {
     expect(source.kind).to.equal('csi');
     expect(reason).to.equal('auto: CSI camera on pi delivered frames');
     expect(recorder.calls[0].command).to.equal('rpicam-vid');
+  });
+
+  it('lists /dev/video nodes in numeric order and skips codec and ISP nodes', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'vegkiosk-devlist-'));
+    try {
+      const dev = join(root, 'dev');
+      const sysfs = join(root, 'sys');
+      await mkdir(dev);
+      for (const [node, driver] of [['video10', 'bcm2835-codec-decode'], ['video2', 'USB Camera: Metadata'], ['video0', 'HD Pro Webcam C920'], ['video13', 'bcm2835-isp'], ['vide', '']]) {
+        await writeFile(join(dev, node), '');
+        if (driver) {
+          await mkdir(join(sysfs, node), { recursive: true });
+          await writeFile(join(sysfs, node, 'name'), `${driver}\n`);
+        }
+      }
+      await writeFile(join(dev, 'video1'), '');
+      expect(await listCameraCandidates(dev, sysfs)).to.deep.equal([join(dev, 'video0'), join(dev, 'video1'), join(dev, 'video2')]);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });

@@ -135,7 +135,7 @@ export abstract class SupervisedSource extends EventEmitter implements FrameSour
 
   private async openSession(): Promise<void> {
     const generation = ++this.generation;
-    this.attemptActive = true;
+    this.attemptActive = false;
     this.attemptStartedAt = Date.now();
     this.sessionFrames = 0;
     const current = () => generation === this.generation && !this.stopped;
@@ -160,6 +160,10 @@ export abstract class SupervisedSource extends EventEmitter implements FrameSour
       return;
     }
     this.session = session;
+    // The first-frame clock starts once the session is up: loading a large replay directory
+    // may legitimately take longer than startTimeoutMs, and must not be restarted in a loop.
+    this.attemptStartedAt = Date.now();
+    this.attemptActive = true;
   }
 
   private closeSession(session: Session): void {
