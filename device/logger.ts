@@ -15,6 +15,8 @@ export const REDACT_PATHS = [
   'authorization', '*.authorization', 'headers.authorization', 'req.headers.authorization',
   'cookie', '*.cookie', 'headers.cookie', 'req.headers.cookie', 'res.headers["set-cookie"]',
   'VEGKIOSK_JWT_SECRET', '*.VEGKIOSK_JWT_SECRET', 'VEGKIOSK_TLS_KEY', '*.VEGKIOSK_TLS_KEY',
+  // An enrolment's otpauth:// URI carries the TOTP secret in clear.
+  'otpauthUri', '*.otpauthUri',
 ];
 
 /** Structured JSON logs to stdout (journald picks them up under systemd), or to `destination` in tests. */

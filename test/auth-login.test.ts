@@ -11,7 +11,7 @@ import { open, seal } from '../device/auth/secret-box.ts';
 import { Sessions } from '../device/auth/sessions.ts';
 import { UserAdmin, UserAdminError } from '../device/auth/user-admin.ts';
 import { createLogger } from '../device/logger.ts';
-import { tempDir, testConfig } from './support/https-fixtures.ts';
+import { captureLogger, tempDir, testConfig } from './support/https-fixtures.ts';
 
 const secretOf = (uri: string) => new URL(uri).searchParams.get('secret') ?? '';
 const codeAt = (secret: string, offsetS = 0) => generate({ secret, epoch: Math.floor(Date.now() / 1000) + offsetS });
@@ -41,6 +41,12 @@ describe('auth: secrets at rest', () => {
     const sealed = seal(key, 'JBSWY3DPEHPK3PXPJBSWY3DP', 'user-1');
     expect(open(key, sealed, 'user-1')).to.equal('JBSWY3DPEHPK3PXPJBSWY3DP');
     expect(() => open(key, sealed, 'user-2')).to.throw();
+  });
+
+  it('redacts otpauth URIs, codes, tokens and secrets from logs', () => {
+    const { logger, lines } = captureLogger();
+    logger.info({ otpauthUri: 'otpauth://totp/x?secret=SEKRIT1', body: { code: '123456', token: 'eyJtok' }, user: { totpSecret: 'SEKRIT2' } }, 'x');
+    expect(lines.join('')).not.to.match(/SEKRIT|123456|eyJtok/);
   });
 
   it('never writes the TOTP secret in clear to users.json', () => {

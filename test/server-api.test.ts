@@ -3,6 +3,7 @@ import jwt from 'jsonwebtoken';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { metricsAllowed } from '../device/server/routes-api.ts';
 import { startServer } from '../device/server/start-server.ts';
 import type { RunningServer } from '../device/server/server-deps.ts';
 import {
@@ -277,5 +278,14 @@ describe('server: API routes, roles and browser protections', () => {
     for (const name of ['vegkiosk_fps', 'vegkiosk_inference_seconds_bucket', 'vegkiosk_frames_dropped_total', 'vegkiosk_ws_clients', 'vegkiosk_login_failures_total']) {
       expect(text).to.include(name);
     }
+  });
+
+  it('refuses metrics to LAN clients without a session (address rule)', () => {
+    const session = { username: 'v', uid: 'u', role: 'viewer' as const, jti: 'j', exp: 0 };
+    expect(metricsAllowed('127.0.0.1', null)).to.equal(true);
+    expect(metricsAllowed('::ffff:127.0.0.1', null)).to.equal(true);
+    expect(metricsAllowed('::1', null)).to.equal(true);
+    expect(metricsAllowed('192.168.1.20', null)).to.equal(false);
+    expect(metricsAllowed('192.168.1.20', session)).to.equal(true);
   });
 });

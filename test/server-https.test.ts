@@ -129,3 +129,55 @@ describe('server: transport configuration', () => {
     }
   });
 });
+
+describe('server: slow clients', () => {
+  it('cuts a client that never finishes its request headers (408, connection closed)', async function () {
+    this.timeout(15_000);
+    const dir = tempDir();
+    const server = await startServer(testDeps(testConfig(dir.path)), { timeouts: { headersTimeout: 500, requestTimeout: 1_000 } });
+    try {
+      const { connect } = await import('node:tls');
+      const socket = connect({ host: '127.0.0.1', port: server.port, rejectUnauthorized: false });
+      await new Promise((r) => socket.once('secureConnect', r));
+      socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: '); // and then nothing more
+      const answer = await new Promise<string>((resolve) => {
+        let text = '';
+        socket.on('data', (d: Buffer) => { text += d.toString(); });
+        socket.on('close', () => resolve(text));
+        socket.on('error', () => resolve(text));
+      });
+      expect(answer).to.match(/^HTTP\/1\.1 408/);
+    } finally {
+      await server.close();
+      dir.remove();
+    }
+  });
+});
+
+describe('server: dashboard files', () => {
+  it('serves the dashboard with the security headers, and nothing outside it', async () => {
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    const dir = tempDir();
+    const root = join(dir.path, 'dashboard');
+    mkdirSync(root);
+    writeFileSync(join(root, 'index.html'), '<!doctype html><script src="app.js"></script>');
+    writeFileSync(join(root, 'app.js'), 'console.log(1)');
+    writeFileSync(join(root, 'notes.ts'), 'secret source');
+    writeFileSync(join(root, '.env'), 'X=1');
+    writeFileSync(join(dir.path, 'outside.html'), 'outside');
+    const server = await startServer(testDeps(testConfig(join(dir.path, 'data'))), { staticRoot: root });
+    try {
+      const index = await request(server.url, '/');
+      expect(index.status).to.equal(200);
+      expect(index.headers['content-type']).to.match(/^text\/html/);
+      expect(index.headers['content-security-policy']).to.include("script-src 'self'");
+      expect((await request(server.url, '/app.js')).headers['content-type']).to.match(/javascript/);
+      for (const path of ['/notes.ts', '/.env', '/../outside.html', '/%2e%2e/outside.html', '/%E0%A4%A']) {
+        expect((await request(server.url, path)).status, path).to.equal(404);
+      }
+    } finally {
+      await server.close();
+      dir.remove();
+    }
+  });
+});

@@ -74,11 +74,14 @@ export function apiRoutes(sc: ServerContext): Router {
   });
 
   router.get('/metrics', (ctx) => {
-    // Prometheus on the kiosk itself scrapes freely; anyone else needs a session token.
-    const local = isLoopback(ctx.req.socket.remoteAddress ?? '');
-    if (!local && !(ctx.state.session as Session | null)) throw unauthenticated();
+    if (!metricsAllowed(ctx.req.socket.remoteAddress, ctx.state.session as Session | null)) throw unauthenticated();
     ctx.type = 'text/plain; version=0.0.4; charset=utf-8';
     ctx.body = sc.metrics.render(deps.status(), sc.live.count());
   });
   return router;
+}
+
+/** Prometheus on the kiosk itself scrapes freely (socket address, never X-Forwarded-For); others need a session. */
+export function metricsAllowed(remoteAddress: string | undefined, session: Session | null): boolean {
+  return isLoopback(remoteAddress ?? '') || session !== null;
 }

@@ -17,6 +17,7 @@ import { isLoopback } from './net.ts';
 import { apiRoutes } from './routes-api.ts';
 import { authRoutes } from './routes-auth.ts';
 import { healthRoutes } from './routes-health.ts';
+import { staticRoutes } from './routes-static.ts';
 import { userRoutes } from './routes-users.ts';
 import type { ServerContext } from './server-context.ts';
 import type { RunningServer, ServerDeps } from './server-deps.ts';
@@ -37,6 +38,8 @@ export interface StartOptions {
   policy?: Partial<AuthPolicy>;
   ws?: Partial<WsOptions>;
   timeouts?: Partial<typeof SERVER_TIMEOUTS>;
+  /** Directory of the dashboard's browser files (default: the package's dashboard/). */
+  staticRoot?: string;
 }
 
 /**
@@ -77,23 +80,28 @@ export async function startServer(deps: ServerDeps, options: StartOptions = {}):
   app.use(refuseQueryTokens());
   app.use(originPolicy(tls !== null, config.allowedOrigins));
   app.use(authenticate(sessions));
-  for (const router of [healthRoutes(deps), authRoutes(sc), apiRoutes(sc), userRoutes(sc)]) {
+  for (const router of [healthRoutes(deps), authRoutes(sc), apiRoutes(sc), userRoutes(sc), staticRoutes(options.staticRoot)]) {
     app.use(router.routes());
   }
 
   const handler = app.callback();
+  // Node checks headers/request timeouts on this interval (default 30 s, which would let a slow
+  // client hold a socket well past headersTimeout).
+  const connectionsCheckingInterval = Math.min(1_000, Math.ceil(timeouts.headersTimeout / 2));
   const server = tls
-    ? https.createServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, handler)
-    : http.createServer(handler);
+    ? https.createServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', connectionsCheckingInterval }, handler)
+    : http.createServer({ connectionsCheckingInterval }, handler);
   server.headersTimeout = timeouts.headersTimeout;
   server.requestTimeout = timeouts.requestTimeout;
   server.keepAliveTimeout = timeouts.keepAliveTimeout;
   server.setTimeout(timeouts.socketTimeout, (socket: Socket) => socket.destroy());
   server.maxHeadersCount = 64;
   server.on('upgrade', (req, socket, head) => hub.handleUpgrade(req, socket, head));
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    else socket.destroy();
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return void socket.destroy();
+    const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout'
+      : err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   });
 
   await new Promise<void>((resolve, reject) => {
