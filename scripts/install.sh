@@ -4,7 +4,8 @@
 #   - the application under /opt/vegkiosk, owned by root so the service cannot change its own code
 #   - /etc/vegkiosk/env (0640 root:vegkiosk) from .env.example, never overwriting an existing one
 #   - /etc/systemd/system/vegkiosk.service, enabled, and (re)started
-# Data lives in /var/lib/vegkiosk, created by systemd (StateDirectory=) and never touched here.
+#   - /usr/local/bin/vegkiosk, the command line run as the service user (`sudo vegkiosk enroll alice`)
+# Data lives in /var/lib/vegkiosk (StateDirectory=): created here if missing, otherwise never touched.
 #
 # Usage: sudo scripts/install.sh [--root DIR] [--deps ci|copy|none] [--no-start]
 #   --root DIR  install into the root filesystem at DIR (an SD-card image being built, or a test):
@@ -152,6 +153,14 @@ mv "$STAGE" "$APP"
 rm -rf "$APP.old"
 say "installed application in $APP"
 
+# --- Data --------------------------------------------------------------------------------------------
+# systemd's StateDirectory= would create it at first start; creating it now lets `sudo vegkiosk enroll`
+# run before that. An existing one is left as it is (systemd corrects its owner at every start).
+APP_UID=$(user_uid "$APP_USER")
+if [ ! -d "$R/var/lib/vegkiosk" ]; then
+  install -d -m 0700 -o "$APP_UID" -g "$APP_GID" "$R/var/lib/vegkiosk"
+fi
+
 # --- Configuration -----------------------------------------------------------------------------------
 install -d -m 0750 -o 0 -g "$APP_GID" "$CONF_DIR"
 # The unit sets VEGKIOSK_DATA_DIR=/var/lib/vegkiosk, and EnvironmentFile= overrides Environment=, so
@@ -176,6 +185,38 @@ fi
 chown "0:$APP_GID" "$CONF_DIR/env"
 chmod 0640 "$CONF_DIR/env"
 install -m 0640 -o 0 -g "$APP_GID" "$SRC/.env.example" "$CONF_DIR/env.example"
+
+# --- Command line ------------------------------------------------------------------------------------
+# `sudo vegkiosk enroll alice --role admin` must act on the service's data and configuration, as the
+# service user (the data directory is 0700 vegkiosk), from the directory relative model paths assume.
+CLI=$R/usr/local/bin/vegkiosk
+readonly CLI_MARK="written by vegkiosk scripts/install.sh"
+if [ -e "$CLI" ] && ! grep -q "$CLI_MARK" "$CLI" 2>/dev/null; then
+  say "warning: $CLI exists and is not ours; left alone (run /opt/vegkiosk/bin/vegkiosk.js directly)"
+else
+  install -d -m 0755 "$R/usr/local/bin"
+  cat > "$CLI.tmp" <<WRAPPER
+#!/bin/sh
+# vegkiosk command line on an installed kiosk ($CLI_MARK).
+# Runs as the vegkiosk user with /etc/vegkiosk/env and the service's data directory.
+set -eu
+if [ "\$(id -u)" = 0 ]; then exec runuser -u $APP_USER -- "\$0" "\$@"; fi
+if [ "\$(id -un)" != $APP_USER ]; then
+  echo "vegkiosk: run it as root (sudo vegkiosk ...) so it can act as the $APP_USER service user" >&2
+  exit 2
+fi
+cd /opt/vegkiosk
+export HOME=/var/lib/vegkiosk
+grep -q '^[[:space:]]*VEGKIOSK_DATA_DIR=' /etc/vegkiosk/env 2>/dev/null || export VEGKIOSK_DATA_DIR=/var/lib/vegkiosk
+if [ -r /etc/vegkiosk/env ]; then
+  exec ${NODE_DROPIN:-/usr/bin/node} --env-file=/etc/vegkiosk/env /opt/vegkiosk/bin/vegkiosk.js "\$@"
+fi
+exec ${NODE_DROPIN:-/usr/bin/node} /opt/vegkiosk/bin/vegkiosk.js "\$@"
+WRAPPER
+  chmod 0755 "$CLI.tmp"
+  chown 0:0 "$CLI.tmp"
+  mv "$CLI.tmp" "$CLI"
+fi
 
 # --- Unit --------------------------------------------------------------------------------------------
 install -d -m 0755 "$UNIT_DIR"

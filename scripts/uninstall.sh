@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Removes what scripts/install.sh added: stops and disables vegkiosk.service, removes the unit (and
-# its install.sh drop-in) and /opt/vegkiosk.
+# its install.sh drop-in), /opt/vegkiosk and the /usr/local/bin/vegkiosk command.
 # Kept unless --purge, like a Debian package's remove and purge: /etc/vegkiosk (your configuration,
 # possibly secrets), /var/lib/vegkiosk (users, audit log, results, generated secrets, certificate)
 # and the vegkiosk user, which still owns that data.
@@ -65,6 +65,10 @@ say "removed $SERVICE"
 # --- Application -------------------------------------------------------------------------------------
 rm -rf "$R/opt/vegkiosk" "$R/opt/vegkiosk.new" "$R/opt/vegkiosk.old"
 say "removed $R/opt/vegkiosk"
+if grep -q "written by vegkiosk scripts/install.sh" "$R/usr/local/bin/vegkiosk" 2>/dev/null; then
+  rm -f "$R/usr/local/bin/vegkiosk"
+  say "removed $R/usr/local/bin/vegkiosk"
+fi
 
 # --- Configuration, data, account --------------------------------------------------------------------
 if [ "$PURGE" = 1 ]; then

@@ -40,7 +40,7 @@ function tree(dir: string): string[] {
 /** A minimal root filesystem as an image build would have it: accounts, and the usual directories. */
 function fakeRoot(): string {
   const root = mkdtempSync(join(tmpdir(), 'vegkiosk-install-'));
-  for (const d of ['etc/systemd/system', 'opt', 'var/lib', 'usr/bin']) mkdirSync(join(root, d), { recursive: true });
+  for (const d of ['etc/systemd/system', 'opt', 'var/lib', 'usr/bin', 'usr/local/bin']) mkdirSync(join(root, d), { recursive: true });
   writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/bash\n');
   writeFileSync(join(root, 'etc/group'), 'root:x:0:\nvideo:x:44:\nrender:x:105:\n');
   return root;
@@ -114,6 +114,19 @@ describe('install.sh / uninstall.sh --root', function () {
     expect(text).to.include('# VEGKIOSK_DATA_DIR=/var/lib/vegkiosk');
   });
 
+  it('creates the data directory 0700 for the service user and a root-owned vegkiosk command', () => {
+    const data = join(root, 'var/lib/vegkiosk');
+    const uid = Number(accountLine(root, 'passwd', 'vegkiosk')![2]);
+    expect(mode(data)).to.equal(0o700);
+    expect([statSync(data).uid, statSync(data).gid]).to.deep.equal([uid, gid]);
+    const cli = join(root, 'usr/local/bin/vegkiosk');
+    expect(mode(cli)).to.equal(0o755);
+    expect([statSync(cli).uid, statSync(cli).gid]).to.deep.equal([0, 0]);
+    const text = readFileSync(cli, 'utf8');
+    expect(text).to.include('runuser -u vegkiosk').and.include('--env-file=/etc/vegkiosk/env').and.include('/opt/vegkiosk/bin/vegkiosk.js');
+    expect(spawnSync('sh', ['-n', cli]).status, 'sh -n').to.equal(0);
+  });
+
   it('installs the unit unchanged and enables it; says what it skipped without a running systemd', () => {
     const unit = join(root, 'etc/systemd/system/vegkiosk.service');
     expect(readFileSync(unit, 'utf8')).to.equal(readFileSync(join(REPO, 'systemd/vegkiosk.service'), 'utf8'));
@@ -142,11 +155,10 @@ describe('install.sh / uninstall.sh --root', function () {
   });
 
   it('uninstall removes the app and unit but keeps configuration, data and the user; --purge removes them', () => {
-    mkdirSync(join(root, 'var/lib/vegkiosk'), { recursive: true });
     writeFileSync(join(root, 'var/lib/vegkiosk/users.json'), '{"version":1,"users":[]}');
 
     ok(UNINSTALL, ['--root', root]);
-    for (const gone of ['opt/vegkiosk', 'etc/systemd/system/vegkiosk.service', 'etc/systemd/system/multi-user.target.wants/vegkiosk.service']) {
+    for (const gone of ['opt/vegkiosk', 'usr/local/bin/vegkiosk', 'etc/systemd/system/vegkiosk.service', 'etc/systemd/system/multi-user.target.wants/vegkiosk.service']) {
       expect(existsSync(join(root, gone)), gone).to.equal(false);
     }
     expect(readFileSync(join(root, 'etc/vegkiosk/env'), 'utf8')).to.include('VEGKIOSK_HOST=0.0.0.0');
