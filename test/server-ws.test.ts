@@ -135,7 +135,7 @@ describe('server: WebSocket /ws', () => {
     expect(await refusedStatus(server, bearer(s), '/other')).to.equal(404);
   });
 
-  it('closes with 4401 on logout, on user removal (API or device console) and at expiry', async () => {
+  it('closes with 4401 on logout and on user removal (API or device console)', async () => {
     const a = await newSession(server.url, dir.path, 'viewer');
     const ca = await connect(server, bearer(a));
     await request(server.url, '/api/auth/logout', { method: 'POST', headers: bearer(a) });
