@@ -17,8 +17,6 @@ export interface BoardInfo {
   /** How we know, for `vegkiosk doctor`. */
   evidence: string[];
   temperatures: ThermalZone[];
-  /** Camera device nodes found (/dev/video*). */
-  videoDevices: string[];
 }
 
 function readText(root: string, path: string): string | null {
@@ -48,15 +46,9 @@ export function readTemperatures(root = '/'): ThermalZone[] {
   return zones;
 }
 
-export function listVideoDevices(root = '/'): string[] {
-  try {
-    return readdirSync(join(root, 'dev'))
-      .filter((e) => /^video\d+$/.test(e))
-      .sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)))
-      .map((e) => `/dev/${e}`);
-  } catch {
-    return [];
-  }
+/** The board name the CSI camera backend knows, or null where there is no CSI camera stack. */
+export function csiBoard(board: BoardInfo): 'jetson' | 'pi' | null {
+  return board.kind === 'jetson' ? 'jetson' : board.kind === 'raspberry-pi' ? 'pi' : null;
 }
 
 /**
@@ -85,5 +77,5 @@ export function detectBoard(root = '/', cpuArch: string = arch()): BoardInfo {
   } else {
     evidence.push(`no device-tree model; CPU architecture ${cpuArch}`);
   }
-  return { kind, model, evidence, temperatures: readTemperatures(root), videoDevices: listVideoDevices(root) };
+  return { kind, model, evidence, temperatures: readTemperatures(root) };
 }

@@ -32,6 +32,8 @@ export interface SourceHealth {
   restarts: number;
   /** Last failure, worded for a technician (what failed and what to check). */
   lastError: string | null;
+  /** Why this source was chosen (set by the service for `auto`). */
+  reason?: string;
 }
 
 /**

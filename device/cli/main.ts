@@ -5,6 +5,10 @@ type Command = (argv: string[]) => Promise<number | void>;
 
 // Loaded on demand so that `check-config` or `users list` never pays for onnxruntime and sharp.
 const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import('./serve.ts')).serveCommand,
+  classify: async () => (await import('./classify.ts')).classifyCommand,
+  doctor: async () => (await import('./doctor.ts')).doctorCommand,
+  bench: async () => (await import('./bench.ts')).benchCommand,
   'check-config': async () => (await import('./check-config.ts')).checkConfigCommand,
 };
 

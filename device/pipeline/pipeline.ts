@@ -17,6 +17,8 @@ export interface PipelineOptions {
   bus: ResultBus;
   logger?: Logger;
   now?: () => number;
+  /** No result for this long while running means the pipeline is stalled (default 10 s). */
+  stallAfterMs?: number;
 }
 
 /**
@@ -70,8 +72,9 @@ export class Pipeline {
 
   stats(): PipelineStats {
     const now = this.now();
+    const stale = this.lastResultAt !== null && now - this.lastResultAt > (this.options.stallAfterMs ?? 10_000);
     return {
-      state: this.running ? (this.processed === 0 ? 'starting' : 'running') : 'stopped',
+      state: !this.running ? 'stopped' : this.processed === 0 ? 'starting' : stale ? 'stalled' : 'running',
       fps: this.rate.rate(now),
       framesProcessed: this.processed,
       framesDropped: this.dropped,

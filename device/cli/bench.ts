@@ -1,0 +1,44 @@
+import { loadConfig } from '../config/load-config.ts';
+import { resolveThreads } from '../inference/execution-providers.ts';
+import { runBenchmark, type BenchResult } from '../pipeline/benchmark.ts';
+import { makeBenchFrames } from '../pipeline/benchmark-frames.ts';
+import { modelOverrides, openModel } from './load-model.ts';
+import { intFlag, parseArgs, stringFlag } from './usage.ts';
+
+export async function benchCommand(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, { model: 'value', frames: 'value', ep: 'value', json: 'boolean' });
+  const frames = intFlag(args, 'frames', 10, 100000) ?? 300;
+  // Quiet logs: the benchmark's output is its report.
+  const config = loadConfig({ overrides: { ...modelOverrides(stringFlag(args, 'model'), stringFlag(args, 'ep')), VEGKIOSK_LOG_LEVEL: 'warn' } });
+  const model = await openModel(config);
+  try {
+    const pictures = await makeBenchFrames();
+    const result = await runBenchmark({
+      model,
+      jpegs: pictures.jpegs,
+      frameWidth: pictures.width,
+      frameHeight: pictures.height,
+      frames,
+      threads: resolveThreads(config.inferenceThreads),
+    });
+    const report = { model: model.manifest.name, modelVersion: model.manifest.version, frameSource: pictures.origin, ...result };
+    process.stdout.write(args.flags.has('json') ? JSON.stringify(report) + '\n' : formatReport(report));
+  } finally {
+    await model.close();
+  }
+  return 0;
+}
+
+function formatReport(r: BenchResult & { model: string; frameSource: string }): string {
+  return [
+    `model ${r.model} on ${r.ep}, ${r.threads} inference thread(s), ${r.frames} frames of ${r.frameWidth}x${r.frameHeight} JPEG`,
+    `frames: ${r.frameSource}`,
+    `  inference alone   ${r.bareFps.toFixed(1).padStart(8)} fps  (${r.inferenceMs} ms/frame)`,
+    `  preprocess alone  ${r.preprocessFps.toFixed(1).padStart(8)} fps  (${r.preprocessMs} ms/frame)`,
+    `  serial            ${r.serialFps.toFixed(1).padStart(8)} fps`,
+    `  pipeline          ${r.pipelineFps.toFixed(1).padStart(8)} fps`,
+    `  ratio pipeline / slowest stage: ${r.ratio}`,
+    `  frame-to-result latency p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms; RSS ${r.rssMb} MB`,
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,64 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadConfig } from '../config/load-config.ts';
+import { modelOverrides, openModel } from './load-model.ts';
+import { parseArgs, stringFlag, UsageError } from './usage.ts';
+
+const IMAGE_FILE = /\.(jpe?g|png|webp)$/i;
+
+/** Files named, and image files found (recursively, in name order) in directories named. */
+async function collectImages(paths: string[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const path of paths) {
+    let info;
+    try {
+      info = await stat(path);
+    } catch {
+      throw new UsageError(`${path}: no such file or directory`);
+    }
+    if (info.isDirectory()) {
+      const entries = await readdir(path, { recursive: true, withFileTypes: true });
+      files.push(...entries.filter((e) => e.isFile() && IMAGE_FILE.test(e.name)).map((e) => join(e.parentPath, e.name)).sort());
+    } else {
+      files.push(path);
+    }
+  }
+  return files;
+}
+
+export async function classifyCommand(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, { model: 'value', ep: 'value', json: 'boolean' });
+  if (!args.positional.length) throw new UsageError('classify needs at least one image file or directory');
+  const json = args.flags.has('json');
+  const files = await collectImages(args.positional);
+  if (!files.length) throw new UsageError(`no .jpg, .png or .webp files in ${args.positional.join(', ')}`);
+  const config = loadConfig({ overrides: { ...modelOverrides(stringFlag(args, 'model'), stringFlag(args, 'ep')), VEGKIOSK_LOG_LEVEL: 'warn' } });
+  const model = await openModel(config);
+  let failures = 0;
+  try {
+    if (!json) process.stdout.write(`model ${model.manifest.name} ${model.manifest.version} on ${model.executionProvider}\n`);
+    for (const file of files) {
+      const started = performance.now();
+      try {
+        const input = await model.prepare(await readFile(file));
+        const prediction = await model.run(input).finally(() => input.release());
+        const ms = Math.round((performance.now() - started) * 100) / 100;
+        const { label, score, top, detections } = prediction;
+        if (json) {
+          process.stdout.write(JSON.stringify({ file, label, score, top, detections, ms, ep: model.executionProvider }) + '\n');
+        } else {
+          const shown = label ?? `(below threshold; best ${top[0]?.label ?? '-'})`;
+          const extra = detections.length ? `  ${detections.length} detection(s)` : '';
+          process.stdout.write(`${file}  ${shown}  ${(score * 100).toFixed(1)}%  ${ms} ms${extra}\n`);
+        }
+      } catch (err) {
+        // One unreadable photo must not hide the results for the rest.
+        failures++;
+        process.stderr.write(`vegkiosk classify: ${file}: ${(err as Error).message}\n`);
+      }
+    }
+  } finally {
+    await model.close();
+  }
+  return failures ? 1 : 0;
+}

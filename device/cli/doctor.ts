@@ -1,0 +1,73 @@
+import { createRequire } from 'node:module';
+import { csiBoard, detectBoard } from '../board/detect-board.ts';
+import { listCameraCandidates } from '../camera/video-device.ts';
+import type { Config } from '../config/config.ts';
+import { ConfigError, loadConfig } from '../config/load-config.ts';
+import { describeProviders, planProviders, resolveThreads } from '../inference/execution-providers.ts';
+import { loadModel } from '../inference/onnx-model.ts';
+import { parseArgs } from './usage.ts';
+
+const JETSON_ONNXRUNTIME_HINT =
+  'On a Jetson, onnxruntime-node from npm has only the cpu provider. Build onnxruntime with ' +
+  '--use_cuda --use_tensorrt for your JetPack (or take the GPU wheel/libraries from NVIDIA\'s Jetson Zoo), ' +
+  'then copy libonnxruntime_providers_shared.so, libonnxruntime_providers_cuda.so and ' +
+  'libonnxruntime_providers_tensorrt.so next to node_modules/onnxruntime-node/bin/napi-v6/linux/arm64/' +
+  'onnxruntime_binding.node; `vegkiosk doctor` then lists cuda and tensorrt as usable and auto picks tensorrt.';
+
+function line(text = ''): void {
+  process.stdout.write(text + '\n');
+}
+
+/** Explains the machine and every choice `serve` would make on it. Exit 0 unless the model cannot load. */
+export async function doctorCommand(argv: string[]): Promise<number> {
+  parseArgs(argv, {});
+  let config: Config | null = null;
+  try {
+    config = loadConfig({ overrides: { VEGKIOSK_LOG_LEVEL: 'silent' } });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    line('configuration problems (vegkiosk serve would exit 78):');
+    for (const problem of err.problems) line(`  ${problem}`);
+    line();
+  }
+
+  const board = detectBoard();
+  line(`board: ${board.model} (${board.kind})`);
+  for (const e of board.evidence) line(`  ${e}`);
+  if (board.temperatures.length) line(`  temperatures: ${board.temperatures.map((t) => `${t.type} ${t.celsius.toFixed(1)} °C`).join(', ')}`);
+
+  const cameras = await listCameraCandidates();
+  line();
+  line(`cameras: ${cameras.length ? cameras.join(', ') : 'no /dev/video* camera found'}`);
+  line(`  CSI camera stack: ${csiBoard(board) ?? 'none (not a Jetson or Raspberry Pi)'}`);
+  const cameraSetting = config?.camera ?? 'auto';
+  line(`  VEGKIOSK_CAMERA=${cameraSetting}: ${cameraSetting === 'auto'
+    ? `serve tries ${[...cameras.map((c) => `v4l2:${c}`), ...(csiBoard(board) ? ['csi'] : []), 'synthetic'].join(', then ')}; the first to deliver a frame is used`
+    : 'used as configured'}`);
+
+  const ortVersion = (createRequire(import.meta.url)('onnxruntime-node/package.json') as { version: string }).version;
+  line();
+  line(`execution providers (onnxruntime-node ${ortVersion}):`);
+  for (const p of describeProviders({}, true)) line(`  ${p.name.padEnd(9)} ${p.usable ? 'usable    ' : 'not usable'} ${p.reason}`);
+  const configured = config?.executionProviders ?? ['auto'];
+  const plan = planProviders(configured);
+  line(`  VEGKIOSK_EXECUTION_PROVIDERS=${configured.join(',')}: tries ${plan.candidates.join(', then ') || 'nothing'}`);
+  // With a config the model section below shows each provider tried; without one, say it here.
+  if (!config) for (const s of plan.skipped) line(`    skips ${s.provider}: ${s.reason}`);
+  if (board.kind === 'jetson' && !plan.candidates.includes('tensorrt')) line(`  ${JETSON_ONNXRUNTIME_HINT}`);
+
+  if (!config) return 78;
+  line();
+  line(`model: ${config.model}`);
+  try {
+    const model = await loadModel(config.model, { executionProviders: config.executionProviders, threads: resolveThreads(config.inferenceThreads), dataDir: config.dataDir });
+    line(`  ${model.manifest.name} ${model.manifest.version}, ${model.manifest.kind}, ${model.manifest.labels.length} labels, SHA-256 verified`);
+    line(`  runs on: ${model.executionProvider} with ${resolveThreads(config.inferenceThreads)} thread(s)`);
+    for (const a of model.providerAttempts) line(`    ${a.provider}: ${a.outcome} (${a.reason})`);
+    await model.close();
+  } catch (err) {
+    line(`  cannot be used: ${(err as Error).message}`);
+    return 1;
+  }
+  return 0;
+}

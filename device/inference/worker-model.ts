@@ -1,0 +1,208 @@
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from '../logger.ts';
+import type { ProviderAttempt } from './execution-providers.ts';
+import { ModelFileError } from './manifest.ts';
+import type { ImageInput, Model, ModelManifest, PreparedInput, Prediction } from './model.ts';
+import { Preprocessor } from './preprocess.ts';
+import type { InferenceWorkerInit, SerializedError, WorkerReply } from './worker-protocol.ts';
+
+const WORKER_URL = new URL('./inference-worker-bootstrap.mjs', import.meta.url);
+
+/** Inference took longer than the limit; the worker was terminated and is being restarted. */
+export class InferenceTimeoutError extends Error {
+  override readonly name = 'InferenceTimeoutError';
+}
+
+export interface WorkerModelOptions {
+  executionProviders: readonly string[];
+  threads: number;
+  dataDir: string;
+  logLevel?: string;
+  logger?: Logger;
+  /** A run that takes longer than this is treated as stuck: the worker is terminated and restarted. */
+  runTimeoutMs?: number;
+  /** Preprocessing buffers (2 lets the pipeline prepare frame N+1 while N is in inference). */
+  poolSize?: number;
+}
+
+interface Pending {
+  resolve: (p: Prediction) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface Started {
+  worker: Worker;
+  manifest: ModelManifest;
+  executionProvider: string;
+  attempts: ProviderAttempt[];
+}
+
+function rebuildError(e: SerializedError): Error {
+  if (e.name === 'ModelFileError') return new ModelFileError(e.message, e.file ?? '', e.field);
+  const err = new Error(e.message);
+  err.name = e.name;
+  return err;
+}
+
+function startWorker(init: InferenceWorkerInit): Promise<Started> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(WORKER_URL, { workerData: init });
+    const onMessage = (m: WorkerReply) => {
+      if (m.type === 'ready') {
+        cleanup();
+        resolve({ worker, manifest: m.manifest, executionProvider: m.executionProvider, attempts: m.attempts });
+      } else if (m.type === 'failed') {
+        cleanup();
+        reject(rebuildError(m.error));
+      }
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(new Error(`inference worker failed to start: ${err.message}`));
+    };
+    const onExit = (code: number) => {
+      cleanup();
+      reject(new Error(`inference worker exited with code ${code} before the model was loaded`));
+    };
+    const cleanup = () => {
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+    };
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+  });
+}
+
+/**
+ * The Model the service runs: preprocessing on the main thread (sharp decodes on libuv's pool), the
+ * onnxruntime session in a worker thread. Emits 'restart' ({reason}) when a stuck or crashed worker
+ * is replaced.
+ */
+export class WorkerModel extends EventEmitter implements Model {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private closed = false;
+  private restarting: Promise<void> | null = null;
+  restarts = 0;
+
+  private constructor(
+    private current: Started,
+    private readonly init: InferenceWorkerInit,
+    private readonly preprocessor: Preprocessor,
+    private readonly options: WorkerModelOptions,
+  ) {
+    super();
+    this.attach(current.worker);
+  }
+
+  static async load(modelPath: string, options: WorkerModelOptions): Promise<WorkerModel> {
+    const init: InferenceWorkerInit = {
+      modelPath,
+      executionProviders: [...options.executionProviders],
+      threads: options.threads,
+      dataDir: options.dataDir,
+      logLevel: options.logLevel ?? 'info',
+    };
+    const started = await startWorker(init);
+    const preprocessor = new Preprocessor(started.manifest.input, { poolSize: options.poolSize ?? 2, logger: options.logger });
+    return new WorkerModel(started, init, preprocessor, options);
+  }
+
+  get manifest(): ModelManifest {
+    return this.current.manifest;
+  }
+
+  get executionProvider(): string {
+    return this.current.executionProvider;
+  }
+
+  /** Every provider considered, with why it was used, failed or skipped. */
+  get providerAttempts(): readonly ProviderAttempt[] {
+    return this.current.attempts;
+  }
+
+  prepare(image: ImageInput): Promise<PreparedInput> {
+    return this.preprocessor.prepare(image);
+  }
+
+  async run(input: PreparedInput): Promise<Prediction> {
+    if (this.closed) throw new Error('model is closed');
+    if (this.restarting) await this.restarting;
+    const id = this.nextId++;
+    const { data, sourceWidth, sourceHeight, scaleX, scaleY, padX, padY } = input;
+    return new Promise<Prediction>((resolve, reject) => {
+      const timeoutMs = this.options.runTimeoutMs ?? 30_000;
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new InferenceTimeoutError(`inference did not finish within ${timeoutMs} ms; restarting the inference worker`));
+        void this.restart(`a run took longer than ${timeoutMs} ms`);
+      }, timeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
+      // Structured clone copies the tensor (a few hundred KB), so the pooled buffer stays ours.
+      this.current.worker.postMessage({ id, input: { data, sourceWidth, sourceHeight, scaleX, scaleY, padX, padY } });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.failPending(new Error('model closed'));
+    await this.current.worker.terminate();
+  }
+
+  private attach(worker: Worker): void {
+    worker.on('message', (m: WorkerReply) => {
+      if (m.type !== 'result' && m.type !== 'error') return;
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      clearTimeout(p.timer);
+      if (m.type === 'result') p.resolve(m.prediction);
+      else p.reject(new Error(m.message));
+    });
+    worker.on('error', (err) => {
+      this.options.logger?.error({ err: err.message }, 'inference worker crashed');
+    });
+    worker.on('exit', (code) => {
+      if (this.closed || worker !== this.current.worker) return;
+      void this.restart(`the inference worker exited with code ${code}`);
+    });
+  }
+
+  private failPending(err: Error): void {
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.pending.clear();
+  }
+
+  private restart(reason: string): Promise<void> {
+    if (this.restarting || this.closed) return this.restarting ?? Promise.resolve();
+    this.restarts++;
+    this.options.logger?.warn({ reason, restarts: this.restarts }, 'restarting the inference stage');
+    this.emit('restart', { reason });
+    const old = this.current.worker;
+    this.restarting = (async () => {
+      this.failPending(new InferenceTimeoutError(`inference stage restarted: ${reason}`));
+      await old.terminate();
+      // Retry until the model loads again; a model that loaded once is expected to load again.
+      for (let attempt = 0; !this.closed; attempt++) {
+        try {
+          this.current = await startWorker(this.init);
+          this.attach(this.current.worker);
+          return;
+        } catch (err) {
+          this.options.logger?.error({ err: (err as Error).message, attempt }, 'inference worker restart failed; retrying');
+          await new Promise((r) => setTimeout(r, Math.min(30_000, 500 * 2 ** attempt)));
+        }
+      }
+    })().finally(() => {
+      this.restarting = null;
+    });
+    return this.restarting;
+  }
+}
