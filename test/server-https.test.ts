@@ -22,6 +22,15 @@ describe('server: HTTPS and /healthz', () => {
     dir.remove();
   });
 
+  it('creates a private data directory (0700) for keys, certificate and users', async () => {
+    const fresh = tempDir();
+    const dataDir = join(fresh.path, 'nested', 'data');
+    const srv = await startServer(testDeps(testConfig(dataDir, { jwtSecret: 'k'.repeat(40) })));
+    await srv.close();
+    expect(statSync(dataDir).mode & 0o777).to.equal(0o700);
+    fresh.remove();
+  });
+
   it('creates a self-signed certificate in <dataDir>/tls with a 0600 key and logs its fingerprint', () => {
     const keyMode = statSync(join(dir.path, 'tls', 'key.pem')).mode & 0o777;
     expect(keyMode).to.equal(0o600);

@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -54,6 +55,8 @@ export async function startServer(deps: ServerDeps, options: StartOptions = {}):
     throw new ServerConfigError('VEGKIOSK_TLS',
       `off is allowed only when VEGKIOSK_HOST is a loopback address (got ${config.host}); keep TLS on to serve the LAN`);
   }
+  // Created private before anything (keys, certificate, users) is written into it.
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const jwtSecret = resolveJwtSecret(config);
   const tls = config.tls ? await loadTlsMaterial(config, logger) : null;
   const policy: AuthPolicy = { ...DEFAULT_AUTH_POLICY, ...options.policy };
