@@ -168,6 +168,23 @@ describe('systemd notify (device/systemd/notify.ts)', function () {
     expect(watchdog.running).to.equal(false);
   });
 
+  it('Watchdog warns when results stop, not while waiting for the first one', async () => {
+    const lines: string[] = [];
+    const logger = { error: () => {}, warn: (m: string) => lines.push(`warn ${m}`), info: (m: string) => lines.push(`info ${m}`) };
+    let healthy = false;
+    const watchdog = new Watchdog({ intervalMs: 60_000, isHealthy: () => healthy, notify: async () => true, logger: logger as never });
+    await watchdog.tick();
+    expect(lines, 'before the first result').to.deep.equal([]);
+    healthy = true;
+    expect(await watchdog.tick()).to.equal(true);
+    healthy = false;
+    expect(await watchdog.tick()).to.equal(false);
+    healthy = true;
+    await watchdog.tick();
+    expect(lines.map((l) => l.split(' ')[0])).to.deep.equal(['warn', 'info']);
+    expect(watchdog.pings).to.equal(2);
+  });
+
   it('Watchdog survives a failing notifier and a throwing health check', async () => {
     const errors: string[] = [];
     const logger = { error: (o: { err: Error }) => errors.push(o.err.message), warn: () => {}, info: () => {} };

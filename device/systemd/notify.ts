@@ -112,7 +112,9 @@ export class Watchdog {
   readonly #logger: Logger | undefined;
   #timer: NodeJS.Timeout | undefined;
   #inFlight = false;
-  #healthy = true;
+  // undefined until the first healthy check: the wait for the first result is start-up (systemd's
+  // TimeoutStartSec), not a stall worth a warning.
+  #healthy: boolean | undefined;
   #pings = 0;
 
   constructor(options: WatchdogOptions) {
@@ -159,11 +161,12 @@ export class Watchdog {
       this.#logger?.error({ err }, 'watchdog health check threw; treating the service as unhealthy');
       healthy = false;
     }
-    if (healthy !== this.#healthy) {
-      this.#healthy = healthy;
-      if (healthy) this.#logger?.info('pipeline producing results again; watchdog pings resumed');
-      else this.#logger?.warn('pipeline produced no recent result; withholding watchdog pings, systemd restarts the service if this lasts WatchdogSec');
+    if (healthy && this.#healthy === false) {
+      this.#logger?.info('pipeline producing results again; watchdog pings resumed');
+    } else if (!healthy && this.#healthy === true) {
+      this.#logger?.warn('pipeline produced no recent result; withholding watchdog pings, systemd restarts the service if this lasts WatchdogSec');
     }
+    if (healthy || this.#healthy !== undefined) this.#healthy = healthy;
     if (!healthy) return false;
     this.#inFlight = true;
     try {
