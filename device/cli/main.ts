@@ -6,6 +6,8 @@ type Command = (argv: string[]) => Promise<number | void>;
 // Loaded on demand so that `check-config` or `users list` never pays for onnxruntime and sharp.
 const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./serve.ts')).serveCommand,
+  enroll: async () => (await import('./user-commands.ts')).enrollCommand,
+  users: async () => (await import('./user-commands.ts')).usersCommand,
   classify: async () => (await import('./classify.ts')).classifyCommand,
   doctor: async () => (await import('./doctor.ts')).doctorCommand,
   bench: async () => (await import('./bench.ts')).benchCommand,

@@ -117,6 +117,8 @@ export interface LoadOptions {
   cwd?: string;
   /** Values from command-line flags (e.g. `classify --model`), which win over everything else. */
   overrides?: Record<string, string>;
+  /** Commands that never open the model (enroll, users) skip the check that the model file exists. */
+  needsModel?: boolean;
 }
 
 /**
@@ -192,13 +194,13 @@ export function loadConfig(options: LoadOptions = {}): Config {
     allowedOrigins: list(String(values.VEGKIOSK_ALLOWED_ORIGINS)),
     logLevel: String(values.VEGKIOSK_LOG_LEVEL),
   };
-  checkCrossField(config, problems);
+  checkCrossField(config, problems, options.needsModel ?? true);
   if (problems.length) throw new ConfigError(problems);
   return config;
 }
 
 /** Rules that involve more than one key or the file system. */
-function checkCrossField(config: Config, problems: string[]): void {
+function checkCrossField(config: Config, problems: string[], needsModel: boolean): void {
   if (!config.tls && !isLoopbackHost(config.host)) {
     problems.push(`VEGKIOSK_TLS: plain HTTP (off) is allowed only on a loopback host, but VEGKIOSK_HOST is ${config.host}`);
   }
@@ -211,7 +213,7 @@ function checkCrossField(config: Config, problems: string[]): void {
   if (config.jwtSecret && Buffer.byteLength(config.jwtSecret, 'utf8') < 32) {
     problems.push('VEGKIOSK_JWT_SECRET: too weak: must be at least 32 bytes (leave empty to have one generated)');
   }
-  if (!existsSync(config.model)) {
+  if (needsModel && !existsSync(config.model)) {
     problems.push(`VEGKIOSK_MODEL: model file not found: ${config.model}`);
   }
   const bad = config.allowedOrigins.filter((o) => !/^https?:\/\/[^/\s]+$/.test(o));
