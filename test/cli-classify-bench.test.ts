@@ -1,0 +1,94 @@
+import { expect } from 'chai';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { loadModel } from '../device/inference/onnx-model.ts';
+import { writeBenchClassifier, writeTestClassifier } from '../scripts/onnx/make-test-models.ts';
+import { runCli } from './support/cli.ts';
+
+describe('vegkiosk classify, bench and doctor (real CLI processes)', function () {
+  this.timeout(120_000);
+  let dir: string;
+  let classifier: string;
+  let photos: string;
+  const colours = { 'red.jpg': [220, 30, 30], 'green.png': [30, 200, 40], 'sub/blue.webp': [30, 30, 220] } as const;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'vegkiosk-cli-'));
+    classifier = (await writeTestClassifier(join(dir, 'model'))).onnxPath;
+    photos = join(dir, 'photos');
+    mkdirSync(join(photos, 'sub'), { recursive: true });
+    for (const [name, [r, g, b]] of Object.entries(colours)) {
+      const img = sharp({ create: { width: 200, height: 150, channels: 3, background: { r, g, b } } });
+      const bytes = name.endsWith('.png') ? await img.png().toBuffer() : name.endsWith('.webp') ? await img.webp().toBuffer() : await img.jpeg().toBuffer();
+      writeFileSync(join(photos, name), bytes);
+    }
+    writeFileSync(join(photos, 'broken.jpg'), 'this is not a photo');
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('classify --json prints one object per photo with the model\'s answer, reports a bad file and exits 1', async () => {
+    const r = runCli(['classify', photos, '--model', classifier, '--json']);
+    expect(r.status).to.equal(1);
+    expect(r.stderr.trim().split('\n')).to.have.length(1);
+    expect(r.stderr).to.match(/broken\.jpg: .*decode/i);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.file.slice(photos.length + 1))).to.deep.equal(['green.png', 'red.jpg', 'sub/blue.webp']);
+    // The same photos through the library directly, in this process: the CLI must agree.
+    const model = await loadModel(classifier, { executionProviders: ['cpu'], threads: 1, dataDir: dir });
+    try {
+      for (const line of lines) {
+        expect(Object.keys(line)).to.include.members(['file', 'label', 'score', 'top', 'detections', 'ms', 'ep']);
+        const input = await model.prepare(await sharp(line.file).toBuffer());
+        const expected = await model.run(input);
+        expect(line.label).to.equal(expected.label);
+        expect(line.top).to.deep.equal(expected.top);
+        expect(line.ep).to.equal('cpu');
+      }
+    } finally {
+      await model.close();
+    }
+    expect(new Set(lines.map((l) => l.top[0].label)).size).to.equal(3);
+  });
+
+  it('classify without photos is a usage error (exit 2)', () => {
+    const r = runCli(['classify', '--model', classifier]);
+    expect(r.status).to.equal(2);
+    expect(r.stderr).to.match(/at least one image/);
+  });
+
+  it('bench --json reports every stage measured in one run and the ratio derived from them', async () => {
+    const bench = (await writeBenchClassifier(join(dir, 'bench'), { size: 96 })).onnxPath;
+    const r = runCli(['bench', '--model', bench, '--frames', '20', '--json']);
+    expect(r.stderr).to.equal('');
+    expect(r.status).to.equal(0);
+    const report = JSON.parse(r.stdout);
+    for (const key of ['bareFps', 'preprocessFps', 'serialFps', 'pipelineFps', 'ratio', 'p50Ms', 'p99Ms', 'rssMb']) {
+      expect(report[key], key).to.be.a('number').and.greaterThan(0);
+    }
+    expect(report.ep).to.equal('cpu');
+    expect(report.frames).to.equal(20);
+    expect([report.frameWidth, report.frameHeight]).to.deep.equal([1280, 720]);
+    const expectedRatio = report.pipelineFps / Math.min(report.bareFps, report.preprocessFps);
+    expect(report.ratio).to.be.closeTo(expectedRatio, 0.02);
+    expect(report.p99Ms).to.be.at.least(report.p50Ms);
+  });
+
+  it('doctor explains the board, the providers and which one the model runs on', () => {
+    const r = runCli(['doctor'], { VEGKIOSK_MODEL: classifier });
+    expect(r.status).to.equal(0);
+    expect(r.stdout).to.match(/^board: /m);
+    expect(r.stdout).to.match(/^ {2}cpu +usable/m);
+    expect(r.stdout).to.match(/^ {2}cuda +not usable .*libonnxruntime_providers_cuda\.so/m);
+    expect(r.stdout).to.match(/runs on: cpu/);
+    expect(r.stdout).to.match(/SHA-256 verified/);
+  });
+
+  it('doctor still reports the machine when the configuration is bad, and exits 78', () => {
+    const r = runCli(['doctor'], { VEGKIOSK_MODEL: classifier, VEGKIOSK_PORT: 'x' });
+    expect(r.status).to.equal(78);
+    expect(r.stdout).to.match(/VEGKIOSK_PORT: must be an integer/);
+    expect(r.stdout).to.match(/^execution providers/m);
+  });
+});

@@ -1,0 +1,89 @@
+import { expect } from 'chai';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeTestClassifier } from '../scripts/onnx/make-test-models.ts';
+import { freePort, LogWatcher, runCli, startCli } from './support/cli.ts';
+
+function getJson(url: string, ca: Buffer): Promise<{ status: number; body: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    get(url, { ca, checkServerIdentity: () => undefined }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (c) => (text += c)).on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+    }).on('error', reject);
+  });
+}
+
+function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
+
+describe('vegkiosk serve (real process, HTTPS on 127.0.0.1)', function () {
+  this.timeout(90_000);
+  let dir: string;
+  let modelPath: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'vegkiosk-serve-'));
+    modelPath = (await writeTestClassifier(join(dir, 'model'))).onnxPath;
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('starts on defaults, says which camera and provider it chose, answers /healthz, and stops cleanly on SIGTERM', async () => {
+    const port = await freePort();
+    const dataDir = join(dir, 'data');
+    const child = startCli(['serve'], { VEGKIOSK_MODEL: modelPath, VEGKIOSK_DATA_DIR: dataDir, VEGKIOSK_PORT: String(port), VEGKIOSK_CAMERA: 'synthetic' });
+    const exited = exitOf(child);
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (c) => (stderr += c));
+    const log = new LogWatcher(child);
+    try {
+      const ready = await Promise.race([
+        log.waitFor((l) => l.msg === 'first frame inferred; ready'),
+        exited.then((e) => { throw new Error(`serve exited early (${JSON.stringify(e)}): ${stderr}`); }),
+      ]);
+      expect(ready.ep).to.equal('cpu');
+      expect(ready.camera).to.equal('synthetic');
+      const cameraLine = await log.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('camera: '));
+      expect(cameraLine.reason).to.match(/VEGKIOSK_CAMERA=synthetic/);
+      expect((await log.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('execution provider: '))).ep).to.equal('cpu');
+
+      const ca = readFileSync(join(dataDir, 'tls/cert.pem'));
+      const health = await getJson(`https://127.0.0.1:${port}/healthz`, ca);
+      expect(health.status).to.equal(200);
+      expect(health.body.status).to.equal('ok');
+      expect(health.body.ep).to.equal('cpu');
+      expect((health.body.camera as { kind: string }).kind).to.equal('synthetic');
+      expect((health.body.model as { name: string }).name).to.equal('test-classifier');
+      expect(JSON.stringify(health.body)).not.to.match(/secret|BEGIN|PRIVATE/i);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const { code } = await exited;
+    expect(code).to.equal(0);
+    expect(log.lines.some((l) => l.msg === 'stopped')).to.equal(true);
+    expect(stderr).to.equal('');
+  });
+
+  it('refuses a model whose SHA-256 differs from its manifest, in one line, exit 1', async () => {
+    const copy = join(dir, 'swapped');
+    const written = await writeTestClassifier(copy);
+    const manifest = JSON.parse(readFileSync(written.manifestPath, 'utf8'));
+    manifest.sha256 = '0'.repeat(64);
+    writeFileSync(written.manifestPath, JSON.stringify(manifest));
+    const r = runCli(['serve'], { VEGKIOSK_MODEL: written.onnxPath, VEGKIOSK_DATA_DIR: join(dir, 'data2'), VEGKIOSK_PORT: String(await freePort()) });
+    expect(r.status).to.equal(1);
+    const errLines = r.stderr.trim().split('\n');
+    expect(errLines).to.have.length(1);
+    expect(errLines[0]).to.match(/SHA-256/i);
+    expect(r.stderr).not.to.match(/\n\s+at /);
+  });
+
+  it('exits 78 naming VEGKIOSK_MODEL when the model file is missing', () => {
+    const r = runCli(['serve'], { VEGKIOSK_MODEL: join(dir, 'nope.onnx'), VEGKIOSK_DATA_DIR: join(dir, 'data3') });
+    expect(r.status).to.equal(78);
+    expect(r.stderr).to.match(/VEGKIOSK_MODEL: model file not found/);
+  });
+});

@@ -1,0 +1,207 @@
+import { expect } from 'chai';
+import { EventEmitter } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { FfmpegSource } from '../device/camera/ffmpeg-source.ts';
+import type { Frame, FrameSource, SourceHealth } from '../device/camera/frame-source.ts';
+import { ReplaySource } from '../device/camera/replay-source.ts';
+import type { ImageInput, Model, PreparedInput, Prediction } from '../device/inference/model.ts';
+import { WorkerModel } from '../device/inference/worker-model.ts';
+import { Pipeline } from '../device/pipeline/pipeline.ts';
+import { ResultBus, type PipelineResult } from '../device/pipeline/result-bus.ts';
+import { writeTestClassifier } from '../scripts/onnx/make-test-models.ts';
+
+const solid = (r: number, g: number, b: number) =>
+  sharp({ create: { width: 320, height: 240, channels: 3, background: { r, g, b } } }).jpeg().toBuffer();
+
+/** A frame source the test feeds by hand, so bursts and bad frames happen exactly when wanted. */
+class HandFedSource extends EventEmitter implements FrameSource {
+  readonly kind = 'hand-fed';
+  readonly source = 'test:hand-fed';
+  private last: Frame | null = null;
+  private seq = 0;
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {}
+  latest(): Frame | null {
+    return this.last;
+  }
+  push(jpeg: Buffer): Frame {
+    this.last = { seq: ++this.seq, capturedAt: Date.now(), jpeg };
+    this.emit('frame', this.last);
+    return this.last;
+  }
+  health(): SourceHealth {
+    return { source: this.source, kind: this.kind, state: 'running', framesDelivered: this.seq, lastFrameAt: null, restarts: 0, lastError: null };
+  }
+}
+
+/** Wraps the real model and records the order in which stages start and finish. */
+class RecordingModel implements Model {
+  readonly events: string[] = [];
+  private prepares = 0;
+  private runs = 0;
+  constructor(private readonly inner: Model) {}
+  get manifest() { return this.inner.manifest; }
+  get executionProvider() { return this.inner.executionProvider; }
+  async prepare(image: ImageInput): Promise<PreparedInput> {
+    const n = ++this.prepares;
+    this.events.push(`prepare ${n} start`);
+    const out = await this.inner.prepare(image);
+    this.events.push(`prepare ${n} end`);
+    return out;
+  }
+  async run(input: PreparedInput): Promise<Prediction> {
+    const n = ++this.runs;
+    this.events.push(`run ${n} start`);
+    const out = await this.inner.run(input);
+    this.events.push(`run ${n} end`);
+    return out;
+  }
+  close() { return this.inner.close(); }
+}
+
+function collect(bus: ResultBus, count: number): Promise<PipelineResult[]> {
+  const results: PipelineResult[] = [];
+  return new Promise((resolve) => {
+    const on = (r: PipelineResult) => {
+      results.push(r);
+      if (results.length === count) {
+        bus.off('result', on);
+        resolve(results);
+      }
+    };
+    bus.on('result', on);
+  });
+}
+
+describe('pipeline (real onnxruntime worker, real sharp, real sources)', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let model: WorkerModel;
+  let red: Buffer;
+  let blue: Buffer;
+  let expectedRed: Prediction;
+  let expectedBlue: Prediction;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'vegkiosk-pipeline-'));
+    const written = await writeTestClassifier(join(dir, 'model'));
+    model = await WorkerModel.load(written.onnxPath, { executionProviders: ['cpu'], threads: 1, dataDir: dir, logLevel: 'silent' });
+    red = await solid(220, 30, 30);
+    blue = await solid(30, 30, 220);
+    const run = async (jpeg: Buffer) => {
+      const input = await model.prepare(jpeg);
+      return model.run(input).finally(() => input.release());
+    };
+    expectedRed = await run(red);
+    expectedBlue = await run(blue);
+  });
+  after(async () => {
+    await model?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the test model tells red from blue (so the checks below can fail)', () => {
+    expect(expectedRed.top[0].label).not.to.equal(expectedBlue.top[0].label);
+  });
+
+  it('turns replayed files into results on the bus with the frame they came from', async () => {
+    const images = join(dir, 'replay');
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    mkdirSync(images);
+    writeFileSync(join(images, 'a-red.jpg'), red);
+    writeFileSync(join(images, 'b-blue.jpg'), blue);
+    const source = new ReplaySource(images, { width: 320, height: 240, fps: 20, stallMs: 2000 });
+    const bus = new ResultBus();
+    const pipeline = new Pipeline({ source, model, bus });
+    const results = collect(bus, 6);
+    await source.start();
+    pipeline.start();
+    const got = await results;
+    await pipeline.stop();
+    await source.stop();
+    for (const r of got) {
+      const expected = r.jpeg!.equals(red) ? expectedRed : expectedBlue;
+      expect(r.top).to.deep.equal(expected.top);
+      expect(r.latencyMs.total).to.be.at.least(r.latencyMs.inference);
+      expect(r.capturedAt).to.be.a('number');
+    }
+    expect(new Set(got.map((r) => r.top[0].label)).size).to.equal(2);
+    const seqs = got.map((r) => r.seq);
+    expect(seqs).to.deep.equal([...seqs].sort((a, b) => a - b));
+    const stats = pipeline.stats();
+    expect(stats.framesProcessed).to.be.at.least(6);
+    expect(stats.state).to.equal('stopped');
+  });
+
+  it('takes the newest frame after a burst and counts the rest as dropped', async () => {
+    const source = new HandFedSource();
+    const bus = new ResultBus();
+    const pipeline = new Pipeline({ source, model, bus });
+    pipeline.start();
+    const first = collect(bus, 1);
+    source.push(red);
+    await first;
+    // Five frames arrive while the pipeline is idle-waiting: only the last may be inferred.
+    const next = collect(bus, 1);
+    for (let i = 0; i < 4; i++) source.push(red);
+    const newest = source.push(blue);
+    const [result] = await next;
+    await pipeline.stop();
+    expect(result.seq).to.equal(newest.seq);
+    expect(result.top).to.deep.equal(expectedBlue.top);
+    expect(pipeline.stats().framesDropped).to.equal(4);
+  });
+
+  it('prepares the next frame while the current one is in inference', async () => {
+    const recording = new RecordingModel(model);
+    const source = new HandFedSource();
+    const bus = new ResultBus();
+    const pipeline = new Pipeline({ source, model: recording, bus });
+    // Keep a fresh frame always available, like a camera faster than the model.
+    const feeder = setInterval(() => source.push(red), 1);
+    pipeline.start();
+    await collect(bus, 5);
+    clearInterval(feeder);
+    await pipeline.stop();
+    const e = recording.events;
+    // Frame 2's preprocessing starts before frame 1's inference has finished.
+    expect(e.indexOf('prepare 2 start')).to.be.greaterThan(-1);
+    expect(e.indexOf('prepare 2 start')).to.be.lessThan(e.indexOf('run 1 end'));
+  });
+
+  it('skips a corrupt frame, counts it, and keeps going', async () => {
+    const source = new HandFedSource();
+    const bus = new ResultBus();
+    const pipeline = new Pipeline({ source, model, bus });
+    pipeline.start();
+    const first = collect(bus, 1);
+    source.push(Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3])); // a JPEG cut off after its header
+    await new Promise((r) => setTimeout(r, 200));
+    source.push(blue);
+    const [result] = await first;
+    await pipeline.stop();
+    expect(result.top).to.deep.equal(expectedBlue.top);
+    expect(pipeline.stats().framesDropped).to.equal(1);
+    expect(pipeline.stats().framesProcessed).to.equal(1);
+  });
+
+  it('runs on one long-running ffmpeg process (lavfi test source) end to end', async () => {
+    const source = new FfmpegSource({ kind: 'v4l2', device: '/dev/video0' }, {
+      width: 1280, height: 720, fps: 15, stallMs: 3000,
+      inputArgs: ['-re', '-f', 'lavfi', '-i', 'testsrc=size=1280x720:rate=15'],
+    } as ConstructorParameters<typeof FfmpegSource>[1]);
+    const bus = new ResultBus();
+    const pipeline = new Pipeline({ source, model, bus });
+    const results = collect(bus, 3);
+    await source.start();
+    pipeline.start();
+    const got = await results;
+    await pipeline.stop();
+    await source.stop();
+    expect(got.every((r) => r.kind === 'classifier' && r.top.length > 0)).to.equal(true);
+    expect(source.health().state).to.equal('stopped');
+  });
+});
