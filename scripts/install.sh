@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs (or upgrades) vegkiosk as a systemd service from this checkout:
-#   - system user `vegkiosk` (no login, no home of its own, in `video`, and `render` where it exists)
+#   - system user `vegkiosk` (no login, home = the data directory, in `video`, and `render` where it exists)
 #   - the application under /opt/vegkiosk, owned by root so the service cannot change its own code
 #   - /etc/vegkiosk/env (0640 root:vegkiosk) from .env.example, never overwriting an existing one
 #   - /etc/systemd/system/vegkiosk.service, enabled, and (re)started
