@@ -64,7 +64,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   // systemd: READY once the first frame has really been inferred; watchdog pings only while results flow.
   bus.once('result', () => {
     logger.info({ ep: model.executionProvider, camera: source.source }, 'first frame inferred; ready');
-    void notifyReady(`serving ${server.url} on ${model.executionProvider}`);
+    notifyReady(`serving ${server.url} on ${model.executionProvider}`).catch((err) => logger.warn({ err: (err as Error).message }, 'sd_notify READY failed'));
   });
   const interval = watchdogIntervalMs();
   const watchdog = interval
@@ -81,7 +81,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       process.exit(1);
     }, SHUTDOWN_LIMIT_MS);
     force.unref();
-    void notifyStopping();
+    notifyStopping().catch((err) => logger.warn({ err: (err as Error).message }, 'sd_notify STOPPING failed'));
     watchdog?.stop();
     // Order matters: no new frames, finish the inference in flight, then close sockets and flush.
     await source.stop();

@@ -7,6 +7,9 @@ import type { ImageInput, Model, ModelManifest, PreparedInput, Prediction } from
 import { Preprocessor } from './preprocess.ts';
 import type { InferenceWorkerInit, SerializedError, WorkerReply } from './worker-protocol.ts';
 
+/** Stuck workers tolerated at once before recovery is left to systemd's watchdog. */
+const MAX_ABANDONED = 2;
+
 const WORKER_URL = new URL('./inference-worker-bootstrap.mjs', import.meta.url);
 
 /** Inference took longer than the limit; the worker was terminated and is being restarted. */
@@ -87,6 +90,10 @@ export class WorkerModel extends EventEmitter implements Model {
   private readonly pending = new Map<number, Pending>();
   private closed = false;
   private restarting: Promise<void> | null = null;
+  /** A run longer than this is treated as stuck (adjustable while running). */
+  runTimeoutMs: number;
+  /** Workers given up on while stuck in a run; each is ended once its run returns. */
+  private readonly abandoned = new Set<Worker>();
   restarts = 0;
 
   private constructor(
@@ -96,6 +103,7 @@ export class WorkerModel extends EventEmitter implements Model {
     private readonly options: WorkerModelOptions,
   ) {
     super();
+    this.runTimeoutMs = options.runTimeoutMs ?? 30_000;
     this.attach(current.worker);
   }
 
@@ -135,11 +143,11 @@ export class WorkerModel extends EventEmitter implements Model {
     const id = this.nextId++;
     const { data, sourceWidth, sourceHeight, scaleX, scaleY, padX, padY } = input;
     return new Promise<Prediction>((resolve, reject) => {
-      const timeoutMs = this.options.runTimeoutMs ?? 30_000;
+      const timeoutMs = this.runTimeoutMs;
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(new InferenceTimeoutError(`inference did not finish within ${timeoutMs} ms; restarting the inference worker`));
-        void this.restart(`a run took longer than ${timeoutMs} ms`);
+        void this.restart(`a run took longer than ${timeoutMs} ms`, true);
       }, timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
       // Structured clone copies the tensor (a few hundred KB), so the pooled buffer stays ours.
@@ -150,12 +158,21 @@ export class WorkerModel extends EventEmitter implements Model {
   async close(): Promise<void> {
     this.closed = true;
     this.failPending(new Error('model closed'));
+    await this.restarting;
     await this.current.worker.terminate();
+    // A worker still inside a stuck run cannot be ended safely; it must not keep the process alive.
+    for (const worker of this.abandoned) worker.unref();
   }
 
   private attach(worker: Worker): void {
     worker.on('message', (m: WorkerReply) => {
       if (m.type !== 'result' && m.type !== 'error') return;
+      if (this.abandoned.has(worker)) {
+        // The stuck run finally returned; the worker is idle now and safe to end.
+        this.abandoned.delete(worker);
+        void worker.terminate();
+        return;
+      }
       const p = this.pending.get(m.id);
       if (!p) return;
       this.pending.delete(m.id);
@@ -167,8 +184,9 @@ export class WorkerModel extends EventEmitter implements Model {
       this.options.logger?.error({ err: err.message }, 'inference worker crashed');
     });
     worker.on('exit', (code) => {
+      this.abandoned.delete(worker);
       if (this.closed || worker !== this.current.worker) return;
-      void this.restart(`the inference worker exited with code ${code}`);
+      void this.restart(`the inference worker exited with code ${code}`, false);
     });
   }
 
@@ -180,15 +198,27 @@ export class WorkerModel extends EventEmitter implements Model {
     this.pending.clear();
   }
 
-  private restart(reason: string): Promise<void> {
+  /**
+   * Replaces the worker. A worker stuck inside onnxruntime cannot be terminated (ending a thread
+   * during a native run aborts the whole process), so it is abandoned instead: it is ended as soon
+   * as its run returns. Past MAX_ABANDONED stuck workers the stage stops restarting itself, results
+   * stop, and the systemd watchdog restarts the service.
+   */
+  private restart(reason: string, stuck: boolean): Promise<void> {
     if (this.restarting || this.closed) return this.restarting ?? Promise.resolve();
+    const old = this.current.worker;
+    if (stuck) {
+      this.abandoned.add(old);
+      if (this.abandoned.size > MAX_ABANDONED) {
+        this.options.logger?.fatal({ reason, stuckWorkers: this.abandoned.size }, 'inference keeps getting stuck; leaving recovery to the service watchdog');
+        return Promise.resolve();
+      }
+    }
     this.restarts++;
     this.options.logger?.warn({ reason, restarts: this.restarts }, 'restarting the inference stage');
     this.emit('restart', { reason });
-    const old = this.current.worker;
     this.restarting = (async () => {
       this.failPending(new InferenceTimeoutError(`inference stage restarted: ${reason}`));
-      await old.terminate();
       // Retry until the model loads again; a model that loaded once is expected to load again.
       for (let attempt = 0; !this.closed; attempt++) {
         try {

@@ -3,7 +3,7 @@ import type { Session } from '../auth/sessions.ts';
 import { HttpError } from './errors.ts';
 import { requireRole, unauthenticated } from './http-auth.ts';
 import { readDisk, readTemperatures } from './host-info.ts';
-import { isLoopback } from './net.ts';
+import { isLoopbackHost } from '../config/loopback.ts';
 import { publicCameraHealth } from './redact.ts';
 import { checkLimit } from './schemas.ts';
 import type { ServerContext } from './server-context.ts';
@@ -83,5 +83,5 @@ export function apiRoutes(sc: ServerContext): Router {
 
 /** Prometheus on the kiosk itself scrapes freely (socket address, never X-Forwarded-For); others need a session. */
 export function metricsAllowed(remoteAddress: string | undefined, session: Session | null): boolean {
-  return isLoopback(remoteAddress ?? '') || session !== null;
+  return isLoopbackHost(remoteAddress ?? '') || session !== null;
 }

@@ -14,7 +14,7 @@ import { createBaseApp } from './app.ts';
 import { ServerConfigError } from './errors.ts';
 import { authenticate, originPolicy, refuseQueryTokens } from './http-auth.ts';
 import { Metrics } from './metrics.ts';
-import { isLoopback } from './net.ts';
+import { isLoopbackHost } from '../config/loopback.ts';
 import { apiRoutes } from './routes-api.ts';
 import { authRoutes } from './routes-auth.ts';
 import { healthRoutes } from './routes-health.ts';
@@ -51,7 +51,7 @@ export interface StartOptions {
  */
 export async function startServer(deps: ServerDeps, options: StartOptions = {}): Promise<RunningServer> {
   const { config, logger } = deps;
-  if (!config.tls && !isLoopback(config.host)) {
+  if (!config.tls && !isLoopbackHost(config.host)) {
     throw new ServerConfigError('VEGKIOSK_TLS',
       `off is allowed only when VEGKIOSK_HOST is a loopback address (got ${config.host}); keep TLS on to serve the LAN`);
   }
