@@ -1,0 +1,133 @@
+// Wires the views together: session state, hash routing by role, the live socket and sign-out.
+// The only credential is the httpOnly session cookie. sessionStorage keeps the signed-in name and
+// role (not secrets, just which menu to draw after a reload); the server checks the role anyway.
+import { createAudit, createUsers } from './admin.js';
+import { api, onUnauthenticated } from './api.js';
+import { $ } from './dom.js';
+import { createLive } from './live.js';
+import { createLogin } from './login.js';
+import { LiveSocket } from './socket.js';
+import { createStatus } from './status.js';
+import { createUpload } from './upload.js';
+
+const RANK = { viewer: 0, technician: 1, admin: 2 };
+const VIEWS = { live: 'viewer', status: 'viewer', upload: 'technician', users: 'admin', audit: 'admin' };
+const HINT_KEY = 'vegkiosk.ui';
+
+let session = null;
+
+const socket = new LiveSocket({
+  message: (m) => live.message(m),
+  frame: (b) => live.frame(b),
+  state: (name, detail) => live.state(name, detail),
+  sessionEnded: () => leave('expired'),
+  sessionValid: async () => {
+    try {
+      await api('/api/status', { quiet401: true });
+      return true;
+    } catch (err) {
+      return err.status === 401 ? false : null;
+    }
+  },
+});
+const live = createLive(socket);
+const status = createStatus();
+const upload = createUpload();
+const users = createUsers(() => session?.user);
+const audit = createAudit();
+const login = createLogin((s) => {
+  enter(s);
+  if (!location.hash || location.hash === '#login') history.replaceState(null, '', '#live');
+  route(true);
+});
+const modules = { live, status, users, audit };
+
+const allowed = (view) => session && RANK[session.role] >= RANK[VIEWS[view]];
+
+function show(view) {
+  for (const section of document.querySelectorAll('main > .view')) section.hidden = section.id !== `view-${view}`;
+  for (const link of document.querySelectorAll('#nav a')) {
+    if (link.dataset.view === view) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
+  for (const [name, m] of Object.entries(modules)) m.setActive(name === view);
+  document.title = view === 'login' ? 'Sign in — vegkiosk' : `${$(`view-${view}`).querySelector('h1').textContent} — vegkiosk`;
+}
+
+function route(focus = false) {
+  if (!session) {
+    show('login');
+    return;
+  }
+  let view = location.hash.slice(1);
+  if (!(view in VIEWS) || !allowed(view)) {
+    view = 'live';
+    history.replaceState(null, '', '#live');
+  }
+  show(view);
+  if (focus) $('main').focus({ preventScroll: true });
+}
+
+function enter(s) {
+  session = { user: s.user, role: s.role };
+  sessionStorage.setItem(HINT_KEY, JSON.stringify(session));
+  $('who-name').textContent = `${s.user} (${s.role})`;
+  for (const link of document.querySelectorAll('#nav a')) link.hidden = !allowed(link.dataset.view);
+  $('nav').hidden = false;
+  $('who').hidden = false;
+  socket.start();
+}
+
+function leave(reason) {
+  if (!session && reason === 'expired') return;
+  session = null;
+  sessionStorage.removeItem(HINT_KEY);
+  socket.stop();
+  live.reset();
+  upload.reset();
+  users.reset();
+  $('nav').hidden = true;
+  $('who').hidden = true;
+  history.replaceState(null, '', '#login');
+  show('login');
+  login.show(reason);
+}
+
+onUnauthenticated(() => leave('expired'));
+
+$('logout').addEventListener('click', async () => {
+  try {
+    await api('/api/auth/logout', { method: 'POST', quiet401: true });
+  } catch {
+    // Signed out locally either way; an unreachable kiosk lets the session expire on its own.
+  }
+  leave('signed-out');
+});
+
+window.addEventListener('hashchange', () => route(true));
+// A photo dropped beside the drop zone must not navigate away from the dashboard.
+window.addEventListener('dragover', (ev) => ev.preventDefault());
+window.addEventListener('drop', (ev) => ev.preventDefault());
+
+async function boot() {
+  let hint = null;
+  try {
+    hint = JSON.parse(sessionStorage.getItem(HINT_KEY) ?? 'null');
+  } catch {
+    hint = null;
+  }
+  if (hint?.user && hint.role in RANK) {
+    try {
+      await api('/api/status', { quiet401: true });
+      enter(hint);
+      route();
+      return;
+    } catch {
+      sessionStorage.removeItem(HINT_KEY);
+    }
+  }
+  show('login');
+  login.show();
+}
+
+void boot();

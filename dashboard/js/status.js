@@ -1,0 +1,111 @@
+// The status page: /api/status polled every few seconds, only while the page is on screen.
+import { api } from './api.js';
+import { $, bytes, dateTime, duration, el, setMessage } from './dom.js';
+
+const POLL_MS = 5000;
+
+function card(title, rows) {
+  const dl = el('dl');
+  for (const [term, value] of rows) {
+    if (value === undefined) continue;
+    dl.append(el('dt', {}, term), el('dd', {}, value ?? '—'));
+  }
+  return el('section', { className: 'card', 'aria-label': title }, el('h2', {}, title), dl);
+}
+
+function pill(value) {
+  const kind = { ok: 'ok', running: 'ok', degraded: 'warn', starting: 'warn', restarting: 'warn', stalled: 'warn' }[value] ?? 'bad';
+  return el('span', { className: `pill ${kind}` }, value);
+}
+
+const ms = (v) => (typeof v === 'number' ? `${v.toFixed(1)} ms` : '—');
+const pct = (l) => (l ? `${ms(l.p50)} / ${ms(l.p90)} / ${ms(l.p99)}` : '—');
+
+export function render(s) {
+  const cam = s.camera ?? {};
+  const model = s.model ?? {};
+  const p = s.pipeline ?? {};
+  const lat = s.latencyMs ?? p.latencyMs ?? {};
+  const temps = Array.isArray(s.temperatures) && s.temperatures.length
+    ? el('span', {}, ...s.temperatures.map((t, i) => `${i ? ', ' : ''}${t.type}: ${t.celsius.toFixed(1)} °C`))
+    : 'not reported';
+  const disk = s.disk
+    ? `${bytes(s.disk.freeBytes)} free of ${bytes(s.disk.totalBytes)} (${Math.round((100 * s.disk.freeBytes) / Math.max(1, s.disk.totalBytes))} %)`
+    : 'not reported';
+  // The server does not report CPU load today; show it if a later version adds `cpu`.
+  const cpu = s.cpu === undefined ? 'not reported' : typeof s.cpu === 'object' ? JSON.stringify(s.cpu) : String(s.cpu);
+  return [
+    card('Service', [
+      ['Health', pill(s.status ?? 'unknown')],
+      ['Why', Array.isArray(s.reasons) && s.reasons.length ? s.reasons.join('; ') : undefined],
+      ['Uptime', duration(s.uptimeS ?? 0)],
+      ['Live clients', String(s.wsClients ?? '—')],
+    ]),
+    card('Camera', [
+      ['Source', cam.source],
+      ['Kind', cam.kind],
+      ['State', pill(cam.state ?? 'unknown')],
+      ['Frames', String(cam.framesDelivered ?? '—')],
+      ['Last frame', cam.lastFrameAt ? dateTime(cam.lastFrameAt) : '—'],
+      ['Restarts', String(cam.restarts ?? 0)],
+      ['Chosen because', cam.reason ?? undefined],
+      ['Last error', cam.lastError ?? 'none'],
+    ]),
+    card('Model', [
+      ['Name', model.name],
+      ['Version', model.version],
+      ['Kind', model.kind],
+      ['Labels', String(model.labels ?? '—')],
+      ['SHA-256', model.sha256 ? `${model.sha256.slice(0, 16)}…` : '—'],
+    ]),
+    card('Pipeline', [
+      ['Provider', s.ep],
+      ['State', pill(p.state ?? 'unknown')],
+      ['FPS', typeof s.fps === 'number' ? s.fps.toFixed(1) : '—'],
+      ['Processed', String(p.framesProcessed ?? '—')],
+      ['Dropped', String(p.framesDropped ?? '—')],
+      ['Total p50/p90/p99', pct(lat.total)],
+      ['Inference p50/p90/p99', pct(lat.inference)],
+      ['Preprocess p50/p90/p99', pct(lat.preprocess)],
+    ]),
+    card('Device', [
+      ['Temperatures', temps],
+      ['Disk (data)', disk],
+      ['Storage', s.storage ? `${s.storage.state}${s.storage.lastError ? ` — ${s.storage.lastError}` : ''}` : undefined],
+      ['CPU', cpu],
+    ]),
+  ];
+}
+
+export function createStatus() {
+  const body = $('status-body');
+  const message = $('status-message');
+  let timer = null;
+
+  async function refresh() {
+    try {
+      const s = await api('/api/status');
+      body.replaceChildren(...render(s));
+      setMessage(message, '');
+    } catch (err) {
+      if (err.status !== 401) setMessage(message, `Could not read the status: ${err.message}`);
+    }
+  }
+
+  const poll = async () => {
+    timer = null;
+    if (document.visibilityState === 'visible') await refresh();
+    if (running) timer = setTimeout(poll, POLL_MS);
+  };
+  let running = false;
+
+  return {
+    setActive(on) {
+      if (on === running) return;
+      running = on;
+      clearTimeout(timer);
+      timer = null;
+      if (on) void poll();
+    },
+  };
+}

@@ -1,0 +1,32 @@
+/**
+ * Screenshot of the dashboard's live view for the README: the real `vegkiosk serve` with the
+ * generated test classifier and the synthetic test pattern (no photos), signed in as an admin in
+ * Debian's Chromium.
+ *
+ *   npx tsx scripts/screenshot-dashboard.ts [out.png] [--phone]
+ */
+import { resolve } from 'node:path';
+import { PACKAGE_ROOT } from '../device/config/load-config.ts';
+import { DESKTOP, launchBrowser, openPage, PHONE, signInWithSecret, startKiosk } from '../test/support/browser.ts';
+
+const args = process.argv.slice(2);
+const phone = args.includes('--phone');
+const out = resolve(args.find((a) => !a.startsWith('--')) ?? resolve(PACKAGE_ROOT, 'dashboard/screenshot-live.png'));
+
+const kiosk = await startKiosk(async () => 'synthetic', { VEGKIOSK_CAMERA_FPS: '10' });
+const browser = await launchBrowser();
+try {
+  const secret = kiosk.enroll('technician', 'admin');
+  const { page, problems } = await openPage(browser, phone ? PHONE : DESKTOP);
+  await page.goto(kiosk.url);
+  await signInWithSecret(page, 'technician', secret);
+  await page.waitForFunction(() => (document.getElementById('frame-img') as HTMLImageElement).src.startsWith('blob:'));
+  // Let fps, latency and the history strip fill in.
+  await page.waitForTimeout(4000);
+  await page.screenshot({ path: out });
+  if (problems.length) throw new Error(`page problems: ${problems.join('; ')}`);
+  console.log(`wrote ${out}`);
+} finally {
+  await browser.close();
+  await kiosk.stop();
+}
