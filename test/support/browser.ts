@@ -1,11 +1,13 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import sharp from 'sharp';
 import { PACKAGE_ROOT } from '../../device/config/load-config.ts';
 import { writeTestClassifier } from '../../scripts/onnx/make-test-models.ts';
+import type { QrCode } from '../../dashboard/js/qr.js';
 import { freePort, LogWatcher, runCli, startCli } from './cli.ts';
 import { totpCode } from './https-fixtures.ts';
 
@@ -153,4 +155,24 @@ export async function startKiosk(camera: (dir: string) => Promise<string>, env: 
 /** The session cookie's value as the browser holds it (httpOnly: only the test harness can see it). */
 export async function sessionCookie(context: BrowserContext): Promise<string | undefined> {
   return (await context.cookies()).find((c) => c.name === 'vegkiosk_session')?.value;
+}
+
+// qrcode-terminal (already a dependency, for `vegkiosk enroll`) carries Kazuhiko Arase's QR encoder:
+// an independent implementation to check the dashboard's own encoder against, module for module.
+const require = createRequire(import.meta.url);
+const ReferenceQr = require('qrcode-terminal/vendor/QRCode') as new (version: number, level: number) => {
+  addData(text: string): void;
+  makeImpl(test: boolean, mask: number): void;
+  isDark(r: number, c: number): boolean;
+};
+const REFERENCE_LEVEL = { L: 1, M: 0 } as const;
+
+/** The reference encoder's modules for the same text, version, level and mask (text as 8-bit chars). */
+export function referenceModules(text: string, qr: Pick<QrCode, 'version' | 'level' | 'mask' | 'size'>): Uint8Array {
+  const ref = new ReferenceQr(qr.version, REFERENCE_LEVEL[qr.level]);
+  ref.addData(text);
+  ref.makeImpl(false, qr.mask);
+  const out = new Uint8Array(qr.size * qr.size);
+  for (let r = 0; r < qr.size; r++) for (let c = 0; c < qr.size; c++) out[r * qr.size + c] = ref.isDark(r, c) ? 1 : 0;
+  return out;
 }
