@@ -7,7 +7,7 @@ import { startServer } from '../device/server/start-server.ts';
 import type { RunningServer } from '../device/server/server-deps.ts';
 import { encodeQr } from '../dashboard/js/qr.js';
 import {
-  DESKTOP, launchBrowser, openPage, PHONE, referenceModules, screenshotIfFailed, signIn, signInWithSecret,
+  A11Y_AUDIT, DESKTOP, launchBrowser, openPage, PHONE, referenceModules, screenshotIfFailed, signIn, signInWithSecret,
   type TestPage,
 } from './support/browser.ts';
 import { enrollUser, request, sampleResult, tempDir, testConfig, testDeps, totpCode } from './support/https-fixtures.ts';
@@ -104,6 +104,29 @@ describe('dashboard in Chromium against an in-process server (admin, roles, lock
     const audit = (await p.textContent('#audit-body'))!;
     for (const event of ['user_added', 'user_removed', 'login']) expect(audit).to.contain(event);
     expect(audit).to.contain('new-tech');
+
+    // Every page: labelled controls and AA contrast; keyboard focus is visible.
+    for (const view of ['live', 'status', 'upload', 'users', 'audit']) {
+      await p.click(`#nav a[data-view="${view}"]`);
+      await p.waitForSelector(`#view-${view}:not([hidden])`);
+      await p.waitForTimeout(200);
+      expect(await p.evaluate(A11Y_AUDIT), view).to.deep.equal([]);
+    }
+    // The audit itself catches what it is meant to catch.
+    // (The page's CSP refuses an injected <style>; a CSSOM property set from script is allowed.)
+    await p.evaluate(`document.getElementById('view-audit').append(Object.assign(document.createElement('p'), { id: 'bad-text', textContent: 'faint' }), Object.assign(document.createElement('input'), { id: 'bad-input' }));
+      document.getElementById('bad-text').style.color = '#333';`);
+    const caught = await p.evaluate(A11Y_AUDIT) as string[];
+    expect(caught.some((m) => m.startsWith('contrast') && m.includes('faint'))).to.equal(true);
+    expect(caught.some((m) => m.startsWith('no accessible name') && m.includes('bad-input'))).to.equal(true);
+    await p.evaluate(`document.getElementById('bad-text').remove(); document.getElementById('bad-input').remove();`);
+
+    await p.keyboard.press('Tab');
+    const outline = await p.evaluate(() => {
+      const el = document.activeElement as HTMLElement;
+      return `${el.tagName} ${getComputedStyle(el).outlineStyle} ${getComputedStyle(el).outlineWidth}`;
+    });
+    expect(outline).to.match(/ solid 3px$/);
     expectCleanConsole();
   });
 
@@ -113,6 +136,10 @@ describe('dashboard in Chromium against an in-process server (admin, roles, lock
     await signInWithSecret(p, 'watcher', secret);
     for (const view of ['upload', 'users', 'audit']) expect(await p.isHidden(`#nav a[data-view="${view}"]`)).to.equal(true);
     expect(await p.isVisible('#nav a[data-view="status"]')).to.equal(true);
+    // A reload keeps the session (cookie) and the menu (name and role, no token, in sessionStorage).
+    await p.reload();
+    await p.waitForSelector('#view-live:not([hidden])');
+    expect(await p.textContent('#who-name')).to.equal('watcher (viewer)');
     await p.evaluate(() => { location.hash = '#users'; });
     await p.waitForFunction(() => location.hash === '#live');
     expect(await p.isVisible('#view-live')).to.equal(true);

@@ -68,7 +68,7 @@ describe('dashboard in Chromium against the real `vegkiosk serve` (replayed colo
     it(`${name}: signs in with a TOTP code (user from the real enroll CLI) and shows live frames and changing results`, async () => {
       const user = `tech-${viewport.width}`;
       const secret = kiosk.enroll(user, 'technician');
-      const { page: p } = await page(viewport);
+      const { page: p, problems } = await page(viewport);
       expect(await p.evaluate(() => document.activeElement?.id)).to.equal('login-user');
       await signInWithSecret(p, user, secret);
       expect(await p.textContent('#who-name')).to.equal(`${user} (technician)`);
@@ -77,6 +77,18 @@ describe('dashboard in Chromium against the real `vegkiosk serve` (replayed colo
       await p.waitForFunction(() => (document.getElementById('frame-img') as HTMLImageElement).src.startsWith('blob:'));
       const first = await p.getAttribute('#frame-img', 'src');
       await p.waitForFunction((src) => (document.getElementById('frame-img') as HTMLImageElement).src !== src, first);
+      // The replaced frame's object URL was revoked (it no longer loads, while the current one does),
+      // so blobs do not pile up. Loaded as images: the CSP's img-src allows blob:, connect-src does not.
+      const loads = (u: string) => p.evaluate((url) => new Promise<string>((res) => {
+        const probe = new Image();
+        probe.onload = () => res('alive');
+        probe.onerror = () => res('revoked');
+        probe.src = url;
+      }), u);
+      expect(await loads(first!)).to.equal('revoked');
+      const fresh = await p.evaluate(async () => URL.createObjectURL(await (await fetch('/favicon.svg')).blob()));
+      expect(await loads(fresh)).to.equal('alive');
+      problems.splice(0, problems.length, ...problems.filter((m) => !/ERR_FILE_NOT_FOUND/.test(m)));
       const seen = await labelsSeen(p, 2500);
       expect([...seen].filter((l) => LABELS.includes(l)).length, `labels seen: ${[...seen]}`).to.be.at.least(2);
       expect(await p.getAttribute('#result-label', 'aria-live')).to.equal('polite');
@@ -86,6 +98,10 @@ describe('dashboard in Chromium against the real `vegkiosk serve` (replayed colo
       expect(await p.textContent('#stat-latency')).to.match(/^\d+ ms$/);
       expect(await p.locator('#history li').count()).to.be.at.least(2);
       expect(await p.textContent('#conn')).to.equal('Live');
+
+      // Everything above ran under the service's CSP (a violation would be a console error).
+      const csp = String((await request(kiosk.url, '/')).headers['content-security-policy']);
+      expect(csp).to.match(/script-src 'self'/).and.to.match(/style-src 'self'/).and.not.to.match(/unsafe-inline/);
 
       // Readable from a step away, and nothing wider than the screen.
       const fontPx = await p.$eval('#result-label', (e) => parseFloat(getComputedStyle(e).fontSize));

@@ -18,8 +18,8 @@ function pill(value) {
   return el('span', { className: `pill ${kind}` }, value);
 }
 
-const ms = (v) => (typeof v === 'number' ? `${v.toFixed(1)} ms` : '—');
-const pct = (l) => (l ? `${ms(l.p50)} / ${ms(l.p90)} / ${ms(l.p99)}` : '—');
+const num = (v) => (typeof v === 'number' ? v.toFixed(1) : '—');
+const pct = (l) => (l ? `${num(l.p50)} / ${num(l.p90)} / ${num(l.p99)} ms` : '—');
 
 export function render(s) {
   const cam = s.camera ?? {};
@@ -64,9 +64,10 @@ export function render(s) {
       ['FPS', typeof s.fps === 'number' ? s.fps.toFixed(1) : '—'],
       ['Processed', String(p.framesProcessed ?? '—')],
       ['Dropped', String(p.framesDropped ?? '—')],
-      ['Total p50/p90/p99', pct(lat.total)],
-      ['Inference p50/p90/p99', pct(lat.inference)],
-      ['Preprocess p50/p90/p99', pct(lat.preprocess)],
+      ['Latency', 'p50 / p90 / p99'],
+      ['Total', pct(lat.total)],
+      ['Inference', pct(lat.inference)],
+      ['Preprocess', pct(lat.preprocess)],
     ]),
     card('Device', [
       ['Temperatures', temps],

@@ -176,3 +176,46 @@ export function referenceModules(text: string, qr: Pick<QrCode, 'version' | 'lev
   for (let r = 0; r < qr.size; r++) for (let c = 0; c < qr.size; c++) out[r * qr.size + c] = ref.isDark(r, c) ? 1 : 0;
   return out;
 }
+
+/**
+ * A small in-page accessibility audit (no axe-core offline): every visible form control has an
+ * accessible name, and every visible text meets WCAG AA contrast against its effective background
+ * (4.5:1, or 3:1 for large text). Returns the problems found. A string so tsx leaves it untouched.
+ */
+export const A11Y_AUDIT = `(() => {
+  const problems = [];
+  const visible = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
+  for (const el of document.querySelectorAll('input, select, textarea, button')) {
+    if (!visible(el) && !(el.id && document.querySelector('label[for="' + el.id + '"]'))) continue;
+    const labelled = el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')
+      || (el.id && document.querySelector('label[for="' + el.id + '"]')) || el.closest('label')
+      || (el.tagName === 'BUTTON' && el.textContent.trim());
+    if (!labelled) problems.push('no accessible name: ' + el.outerHTML.slice(0, 80));
+  }
+  const rgba = (s) => { const m = s.match(/[\\d.]+/g) || [0, 0, 0, 0]; return m.map(Number).concat([1]).slice(0, 4); };
+  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((a, v, i) => a + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = (el) => {
+    for (let n = el; n; n = n.parentElement) {
+      const c = rgba(getComputedStyle(n).backgroundColor);
+      if (c[3] > 0.5) return c;
+    }
+    return rgba(getComputedStyle(document.documentElement).backgroundColor);
+  };
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const seen = new Set();
+  while (walker.nextNode()) {
+    const el = walker.currentNode.parentElement;
+    if (!walker.currentNode.textContent.trim() || seen.has(el) || !visible(el)) continue;
+    if (el.closest('.visually-hidden, option')) continue;
+    seen.add(el);
+    const st = getComputedStyle(el);
+    const fg = rgba(st.color);
+    const [l1, l2] = [lum(fg), lum(background(el))].sort((a, b) => b - a);
+    const ratio = (l1 + 0.05) / (l2 + 0.05);
+    const size = parseFloat(st.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(st.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) problems.push('contrast ' + ratio.toFixed(2) + ': "' + el.textContent.trim().slice(0, 40) + '"');
+  }
+  return problems;
+})()`;
