@@ -16,10 +16,10 @@ const out = resolve(args.find((a) => !a.startsWith('--')) ?? resolve(PACKAGE_ROO
 const kiosk = await startKiosk(async () => 'synthetic', { VEGKIOSK_CAMERA_FPS: '10' });
 const browser = await launchBrowser();
 try {
-  const secret = kiosk.enroll('technician', 'admin');
+  const secret = kiosk.enroll('sam', 'admin');
   const { page, problems } = await openPage(browser, phone ? PHONE : DESKTOP);
   await page.goto(kiosk.url);
-  await signInWithSecret(page, 'technician', secret);
+  await signInWithSecret(page, 'sam', secret);
   await page.waitForFunction(() => (document.getElementById('frame-img') as HTMLImageElement).src.startsWith('blob:'));
   // Let fps, latency and the history strip fill in.
   await page.waitForTimeout(4000);

@@ -210,16 +210,22 @@ describe('dashboard in Chromium against an in-process server (admin, roles, lock
       const setVisibility = (state: 'hidden' | 'visible') => p.evaluate(
         `Object.defineProperty(document, 'visibilityState', { configurable: true, get() { return '${state}'; } });
          document.dispatchEvent(new Event('visibilitychange'));`);
+      // Playwright reports sent frames asynchronously: wait for the last one to be the expected one.
+      const lastSentIs = async (frames: boolean) => {
+        const want = JSON.stringify({ type: 'subscribe', frames });
+        for (let i = 0; i < 40 && sent.at(-1) !== want; i++) await p.waitForTimeout(50);
+        expect(sent.at(-1)).to.equal(want);
+      };
       await setVisibility('hidden');
-      expect(sent.at(-1)).to.equal(JSON.stringify({ type: 'subscribe', frames: false }));
+      await lastSentIs(false);
       const srcWhileHidden = await p.getAttribute('#frame-img', 'src');
       await p.waitForTimeout(500);
       expect(await p.getAttribute('#frame-img', 'src')).to.equal(srcWhileHidden);
       await setVisibility('visible');
-      expect(sent.at(-1)).to.equal(JSON.stringify({ type: 'subscribe', frames: true }));
+      await lastSentIs(true);
       // Leaving the live view for another page stops frames too.
       await p.click('#nav a[data-view="status"]');
-      expect(sent.at(-1)).to.equal(JSON.stringify({ type: 'subscribe', frames: false }));
+      await lastSentIs(false);
     } finally {
       clearInterval(feed);
     }
@@ -244,6 +250,10 @@ describe('dashboard in Chromium against an in-process server (admin, roles, lock
     const { page: p, problems } = await page();
     await signInWithSecret(p, 'patient', secret);
     await p.waitForFunction(() => document.getElementById('conn')!.textContent === 'Live');
+    // The schedule itself: doubling from 1 s, capped at 30 s, ±20 % jitter so dashboards spread out.
+    const delays = await p.evaluate(`import('/js/socket.js').then((m) => [
+      [0, 1, 2, 3, 4, 5, 6].map((a) => m.backoffDelay(a, () => 0.5)), m.backoffDelay(0, () => 0), m.backoffDelay(9, () => 1)])`);
+    expect(delays).to.deep.equal([[1000, 2000, 4000, 8000, 16000, 30000, 30000], 800, 36000]);
     const port = server.port;
     await server.close();
     await p.waitForFunction(() => /Connection lost — retrying in \d+ s/.test(document.getElementById('conn')!.textContent ?? ''));

@@ -7,11 +7,21 @@ export function drawBoxes(canvas, img, detections) {
   const dpr = window.devicePixelRatio || 1;
   const w = img.clientWidth;
   const h = img.clientHeight;
-  canvas.width = Math.max(1, Math.round(w * dpr));
-  canvas.height = Math.max(1, Math.round(h * dpr));
+  const empty = !detections?.length || !w || !h;
+  // Classifier frames at 15 fps on a Pi: an already-clear overlay is left alone.
+  if (empty && canvas.dataset.clear === '1') return;
+  const cw = Math.max(1, Math.round(w * dpr));
+  const ch = Math.max(1, Math.round(h * dpr));
+  // Resizing reallocates the bitmap; only do it when the layout really changed.
+  if (canvas.width !== cw || canvas.height !== ch) {
+    canvas.width = cw;
+    canvas.height = ch;
+  }
   const ctx = canvas.getContext('2d');
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.clearRect(0, 0, canvas.width, canvas.height);
-  if (!detections?.length || !w || !h) return;
+  canvas.dataset.clear = empty ? '1' : '0';
+  if (empty) return;
   ctx.scale(dpr, dpr);
   ctx.lineWidth = 3;
   ctx.font = '600 15px system-ui, sans-serif';

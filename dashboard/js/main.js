@@ -96,6 +96,8 @@ function leave(reason) {
 onUnauthenticated(() => leave('expired'));
 
 $('logout').addEventListener('click', async () => {
+  // Stopped first: the server closes the socket with 4401 on logout, which is not an expiry here.
+  socket.stop();
   try {
     await api('/api/auth/logout', { method: 'POST', quiet401: true });
   } catch {
