@@ -136,7 +136,7 @@ describe('dashboard in Chromium against an in-process server (admin, roles, lock
     await signInWithSecret(p, 'watcher', secret);
     for (const view of ['upload', 'users', 'audit']) expect(await p.isHidden(`#nav a[data-view="${view}"]`)).to.equal(true);
     expect(await p.isVisible('#nav a[data-view="status"]')).to.equal(true);
-    // A reload keeps the session (cookie) and the menu (name and role, no token, in sessionStorage).
+    // A reload keeps the session: the page asks the server whose the cookie is (nothing in web storage).
     await p.reload();
     await p.waitForSelector('#view-live:not([hidden])');
     expect(await p.textContent('#who-name')).to.equal('watcher (viewer)');

@@ -91,6 +91,19 @@ describe('server: login and sessions', () => {
     expect((await request(server.url, '/api/status', { headers: bearer(c) })).status).to.equal(401);
   });
 
+  it('GET /api/auth/session says whose the session is, and nobody after logout', async () => {
+    const s = await newSession(server.url, dir.path, 'technician');
+    const mine = await request(server.url, '/api/auth/session', { headers: { cookie: s.cookie } });
+    expect(mine.status).to.equal(200);
+    expect(mine.json()).to.include({ user: s.username, role: 'technician' });
+    expect(String(mine.headers['cache-control'])).to.equal('no-store');
+    expect(JSON.stringify(mine.json())).not.to.include(s.token);
+    await request(server.url, '/api/auth/logout', { method: 'POST', headers: bearer(s) });
+    const after = await request(server.url, '/api/auth/session', { headers: { cookie: s.cookie } });
+    expect(after.status).to.equal(200);
+    expect(after.json()).to.deep.equal({ user: null, role: null, expiresAt: null });
+  });
+
   it('refuses expired tokens and tokens signed with another algorithm', async () => {
     const s = await newSession(server.url, dir.path, 'viewer');
     const key = Buffer.from(readFileSync(join(dir.path, 'jwt-secret.key'), 'utf8'), 'base64');

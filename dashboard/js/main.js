@@ -1,6 +1,6 @@
 // Wires the views together: session state, hash routing by role, the live socket and sign-out.
-// The only credential is the httpOnly session cookie. sessionStorage keeps the signed-in name and
-// role (not secrets, just which menu to draw after a reload); the server checks the role anyway.
+// The only credential is the httpOnly session cookie; after a reload or in a new tab the page asks
+// the server whose it is (GET /api/auth/session) rather than keeping anything in web storage.
 import { createAudit, createUsers } from './admin.js';
 import { api, onUnauthenticated } from './api.js';
 import { $ } from './dom.js';
@@ -12,7 +12,6 @@ import { createUpload } from './upload.js';
 
 const RANK = { viewer: 0, technician: 1, admin: 2 };
 const VIEWS = { live: 'viewer', status: 'viewer', upload: 'technician', users: 'admin', audit: 'admin' };
-const HINT_KEY = 'vegkiosk.ui';
 
 let session = null;
 
@@ -70,7 +69,6 @@ function route(focus = false) {
 
 function enter(s) {
   session = { user: s.user, role: s.role };
-  sessionStorage.setItem(HINT_KEY, JSON.stringify(session));
   $('who-name').textContent = `${s.user} (${s.role})`;
   for (const link of document.querySelectorAll('#nav a')) link.hidden = !allowed(link.dataset.view);
   $('nav').hidden = false;
@@ -81,7 +79,6 @@ function enter(s) {
 function leave(reason) {
   if (!session && reason === 'expired') return;
   session = null;
-  sessionStorage.removeItem(HINT_KEY);
   socket.stop();
   live.reset();
   upload.reset();
@@ -112,21 +109,15 @@ window.addEventListener('dragover', (ev) => ev.preventDefault());
 window.addEventListener('drop', (ev) => ev.preventDefault());
 
 async function boot() {
-  let hint = null;
   try {
-    hint = JSON.parse(sessionStorage.getItem(HINT_KEY) ?? 'null');
-  } catch {
-    hint = null;
-  }
-  if (hint?.user && hint.role in RANK) {
-    try {
-      await api('/api/status', { quiet401: true });
-      enter(hint);
+    const current = await api('/api/auth/session', { quiet401: true });
+    if (current?.user && current.role in RANK) {
+      enter(current);
       route();
       return;
-    } catch {
-      sessionStorage.removeItem(HINT_KEY);
     }
+  } catch {
+    // No valid session cookie: sign in.
   }
   show('login');
   login.show();

@@ -10,7 +10,7 @@ import type { ServerContext } from './server-context.ts';
 
 const INVALID_LOGIN = new HttpError(401, 'invalid_credentials', 'invalid username or code');
 
-/** POST /api/auth/login, POST /api/auth/logout. */
+/** POST /api/auth/login, GET /api/auth/session, POST /api/auth/logout. */
 export function authRoutes(sc: ServerContext): Router {
   const router = new Router();
   const limiterDb = new Map<unknown, { reset: number }>();
@@ -39,6 +39,15 @@ export function authRoutes(sc: ServerContext): Router {
       expiresAt: new Date(outcome.session.exp * 1000).toISOString(),
       token: outcome.token,
     };
+  });
+
+  // Who the cookie belongs to: lets a reloaded or new tab pick up its session without the page
+  // keeping anything in web storage. "Nobody" is an answer here, not an error (200, user null).
+  router.get('/api/auth/session', (ctx) => {
+    const session = ctx.state.session as Session | null;
+    ctx.body = session
+      ? { user: session.username, role: session.role, expiresAt: new Date(session.exp * 1000).toISOString() }
+      : { user: null, role: null, expiresAt: null };
   });
 
   router.post('/api/auth/logout', async (ctx) => {
