@@ -47,7 +47,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const bus = new ResultBus();
   const pipeline = new Pipeline({ source, model, bus, logger: logger.child({ stage: 'pipeline' }), stallAfterMs: RESULT_STALE_MS });
   pipeline.start();
-  const status = () => serviceStatus({ source, sourceReason: reason, model, pipeline, startedAt, resultStaleMs: RESULT_STALE_MS });
+  const status = () => serviceStatus({ source, sourceReason: reason, model, pipeline, startedAt, resultStaleMs: RESULT_STALE_MS, dataDir: config.dataDir });
 
   const server = await startServer({
     config,

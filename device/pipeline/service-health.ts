@@ -1,5 +1,6 @@
 import type { FrameSource } from '../camera/frame-source.ts';
 import type { Model } from '../inference/model.ts';
+import { storageHealth } from '../store/storage-health.ts';
 import type { Pipeline } from './pipeline.ts';
 import type { ServiceStatus } from './service-status.ts';
 
@@ -11,12 +12,15 @@ export interface HealthInputs {
   startedAt: number;
   /** A pipeline with no result for this long is not doing its job (match the Pipeline's stallAfterMs). */
   resultStaleMs: number;
+  /** The data directory: its free space and failed writes count towards health. */
+  dataDir?: string;
   now?: () => number;
 }
 
 /**
- * ok: frames flow and results come. degraded: the service is up but the camera is restarting or
- * results have stopped (it may recover alone). failing: the pipeline has stopped.
+ * ok: frames flow and results come. degraded: the service is up but the camera is restarting,
+ * results have stopped, or the data disk is full or refusing writes (it may recover alone).
+ * failing: the pipeline has stopped. `reasons` says which, for the technician reading /healthz.
  */
 export function serviceStatus(inputs: HealthInputs): ServiceStatus {
   const now = (inputs.now ?? Date.now)();
@@ -25,9 +29,22 @@ export function serviceStatus(inputs: HealthInputs): ServiceStatus {
   const { manifest } = inputs.model;
   const resultsFresh = pipeline.lastResultAt !== null && now - pipeline.lastResultAt <= inputs.resultStaleMs;
   const warmingUp = pipeline.lastResultAt === null && now - inputs.startedAt <= inputs.resultStaleMs * 5;
-  let status: ServiceStatus['status'] = 'ok';
-  if (pipeline.state === 'stopped') status = 'failing';
-  else if (camera.state !== 'running' || !(resultsFresh || warmingUp)) status = 'degraded';
+  const storage = inputs.dataDir === undefined ? undefined : storageHealth(inputs.dataDir);
+  const reasons: string[] = [];
+  if (pipeline.state === 'stopped') reasons.push('the pipeline has stopped');
+  if (camera.state !== 'running') {
+    reasons.push(`camera ${camera.source} is ${camera.state}${camera.lastError ? `: ${camera.lastError}` : ''}`);
+  }
+  if (!(resultsFresh || warmingUp)) {
+    reasons.push(pipeline.lastResultAt === null
+      ? 'no result yet since start'
+      : `no result for ${Math.round((now - pipeline.lastResultAt) / 1000)} s`);
+  }
+  if (storage?.state === 'failing') reasons.push(storage.lastError!);
+  else if (storage?.state === 'low') {
+    reasons.push(`the data disk is nearly full: ${Math.round(storage.freeBytes! / 1024)} KiB free at ${storage.path}`);
+  }
+  const status: ServiceStatus['status'] = pipeline.state === 'stopped' ? 'failing' : reasons.length ? 'degraded' : 'ok';
   return {
     status,
     camera,
@@ -35,5 +52,7 @@ export function serviceStatus(inputs: HealthInputs): ServiceStatus {
     ep: inputs.model.executionProvider,
     pipeline,
     uptimeS: Math.round((now - inputs.startedAt) / 1000),
+    ...(storage ? { storage } : {}),
+    reasons,
   };
 }

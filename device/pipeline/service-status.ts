@@ -1,4 +1,5 @@
 import type { SourceHealth } from '../camera/frame-source.ts';
+import type { StorageHealth } from '../store/storage-health.ts';
 
 export interface LatencyPercentiles {
   p50: number;
@@ -31,4 +32,8 @@ export interface ServiceStatus {
   ep: string;
   pipeline: PipelineStats;
   uptimeS: number;
+  /** The data disk: free space and the last failed write (absent where the caller does not track it). */
+  storage?: StorageHealth;
+  /** Why the status is not ok, one line each, worded for a technician; empty when ok. */
+  reasons?: string[];
 }

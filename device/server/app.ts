@@ -64,6 +64,12 @@ function errorMiddleware(logger: Logger): Koa.Middleware {
         status = err.status;
         code = status === 413 ? 'too_large' : 'bad_request';
         message = status === 413 ? 'request body too large' : 'bad request';
+      } else if (isStorageError(err)) {
+        // A full or read-only data disk: the service is up, but this request could not be recorded.
+        status = 503;
+        code = 'storage_unavailable';
+        message = 'the device cannot write its data files (disk full or read-only); see /healthz';
+        logger.warn({ code: err.code, method: ctx.method, path: ctx.path }, 'request refused: data disk not writable');
       } else {
         logger.error({ err, method: ctx.method, path: ctx.path }, 'request failed');
       }
@@ -72,6 +78,11 @@ function errorMiddleware(logger: Logger): Koa.Middleware {
       ctx.body = { error: { code, message } };
     }
   };
+}
+
+function isStorageError(err: unknown): err is NodeJS.ErrnoException {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'EROFS';
 }
 
 function isClientError(err: unknown): err is { status: number } {

@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import type { PipelineResult, ResultBus } from '../pipeline/result-bus.ts';
 import type { ServiceStatus } from '../pipeline/service-status.ts';
 
@@ -19,6 +20,15 @@ class Histogram {
     BUCKETS_MS.forEach((le, i) => lines.push(`${name}_bucket{le="${le / 1000}"} ${this.counts[i]}`));
     lines.push(`${name}_bucket{le="+Inf"} ${this.count}`, `${name}_sum ${this.sum / 1000}`, `${name}_count ${this.count}`);
     return lines;
+  }
+}
+
+/** Open descriptors of this process (Linux /proc); NaN renders as 0 elsewhere. */
+function openFds(): number {
+  try {
+    return readdirSync('/proc/self/fd').length;
+  } catch {
+    return Number.NaN;
   }
 }
 
@@ -45,6 +55,7 @@ export class Metrics {
   wsClientDropped(): void { this.wsDropped += 1; }
 
   render(status: ServiceStatus, wsClients: number): string {
+    const memory = process.memoryUsage();
     const gauge = (name: string, help: string, value: number, type = 'gauge') =>
       [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, `${name} ${Number.isFinite(value) ? value : 0}`];
     return [
@@ -61,6 +72,13 @@ export class Metrics {
       ...gauge('vegkiosk_login_failures_total', 'Refused logins (wrong code, unknown user, locked, rate limited)', this.loginFailures, 'counter'),
       ...gauge('vegkiosk_camera_restarts_total', 'Camera source restarts', status.camera.restarts, 'counter'),
       ...gauge('vegkiosk_uptime_seconds', 'Service uptime', status.uptimeS),
+      // Months unattended: growth in any of these is a leak (scripts/soak.ts watches them).
+      ...gauge('process_resident_memory_bytes', 'Resident set size', memory.rss),
+      ...gauge('nodejs_heap_size_used_bytes', 'V8 heap in use', memory.heapUsed),
+      ...gauge('nodejs_heap_size_total_bytes', 'V8 heap reserved', memory.heapTotal),
+      ...gauge('nodejs_external_memory_bytes', 'Memory held outside the V8 heap (Buffers, native addons)', memory.external),
+      ...gauge('process_open_fds', 'Open file descriptors', openFds()),
+      ...(status.storage?.freeBytes != null ? gauge('vegkiosk_data_disk_free_bytes', 'Free space on the data disk', status.storage.freeBytes) : []),
     ].join('\n') + '\n';
   }
 

@@ -5,7 +5,7 @@ import { requireRole, unauthenticated } from './http-auth.ts';
 import { readTemperatures } from '../board/detect-board.ts';
 import { readDisk } from './host-info.ts';
 import { isLoopbackHost } from '../config/loopback.ts';
-import { publicCameraHealth } from './redact.ts';
+import { publicCameraHealth, stripUrlCredentials } from './redact.ts';
 import { checkLimit } from './schemas.ts';
 import type { ServerContext } from './server-context.ts';
 import { readUploadedImage } from './upload.ts';
@@ -30,6 +30,8 @@ export function apiRoutes(sc: ServerContext): Router {
       latencyMs: s.pipeline.latencyMs,
       temperatures: readTemperatures(),
       disk: readDisk(deps.config.dataDir),
+      storage: s.storage ?? null,
+      reasons: (s.reasons ?? []).map(stripUrlCredentials),
       wsClients: sc.live.count(),
       uptimeS: Math.round(s.uptimeS),
     };

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { linkSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 
 const STALE_MS = 10_000;
 const WAIT_MS = 3_000;
@@ -9,23 +9,38 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
  * console may both change users.json, and each read-modify-write must see the other's result.
  * Held for a few milliseconds only (the writes are small), so waiting synchronously is acceptable.
  * A lock left by a killed process is taken over once its pid is gone or it is older than 10 s.
+ * The lock appears with its pid already inside (written to a private file, then hard-linked into
+ * place), so a kill -9 can never leave an empty lock that blocks the next start for 10 s.
  */
 export function withFileLock<R>(path: string, fn: () => R): R {
   const lockPath = `${path}.lock`;
+  const mine = `${lockPath}.${process.pid}`;
   const deadline = Date.now() + WAIT_MS;
+  try {
+    writeFileSync(mine, String(process.pid), { mode: 0o600 });
+  } catch (err) {
+    // A full disk fails here first; leave no empty file behind.
+    rmSync(mine, { force: true });
+    throw err;
+  }
   for (;;) {
     try {
-      const fd = openSync(lockPath, 'wx', 0o600);
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
+      linkSync(mine, lockPath);
+      rmSync(mine, { force: true });
       break;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        rmSync(mine, { force: true });
+        throw err;
+      }
       if (isStale(lockPath)) {
         rmSync(lockPath, { force: true });
         continue;
       }
-      if (Date.now() > deadline) throw new Error(`${path} is locked by another vegkiosk process (${lockPath})`);
+      if (Date.now() > deadline) {
+        rmSync(mine, { force: true });
+        throw new Error(`${path} is locked by another vegkiosk process (${lockPath})`);
+      }
       Atomics.wait(sleeper, 0, 0, 10);
     }
   }

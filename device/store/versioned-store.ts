@@ -4,6 +4,7 @@ import { LowSync } from 'lowdb';
 import type { Logger } from '../logger.ts';
 import { DurableJsonFile, StoreDamagedError } from './durable-file.ts';
 import { withFileLock } from './file-lock.ts';
+import { noteWriteFailed, noteWriteOk } from './storage-health.ts';
 
 /** What is on disk: the data wrapped with its format name and version, so upgrades can migrate it. */
 export interface Envelope<T> {
@@ -72,7 +73,7 @@ export class VersionedStore<T> {
 
   /** Read-modify-write under the cross-process lock, always on the newest data. */
   update<R>(fn: (data: T) => R): R {
-    return withFileLock(this.path, () => {
+    return this.writing(() => {
       this.refreshOrThrow();
       const result = fn(this.db.data.data);
       this.spec.check(this.db.data.data);
@@ -84,10 +85,30 @@ export class VersionedStore<T> {
 
   /** Writes the in-memory data as is (for stores only this process changes, e.g. recent results). */
   save(): void {
-    withFileLock(this.path, () => {
+    this.writing(() => {
       this.db.write();
       this.seen = this.fingerprint();
     });
+  }
+
+  /**
+   * Every write goes through here (lock file included, which needs disk space too), so a full or
+   * read-only disk is logged once, shows in /healthz, and clears with the next good write.
+   */
+  private writing<R>(fn: () => R): R {
+    let result: R;
+    try {
+      result = withFileLock(this.path, fn);
+    } catch (err) {
+      // Only errors from the file system itself (they carry an errno code) say something about the disk.
+      if (typeof (err as NodeJS.ErrnoException).code === 'string') {
+        const { message, first } = noteWriteFailed(this.path, err);
+        if (first) this.logger?.error({ file: this.path, code: (err as NodeJS.ErrnoException).code }, message);
+      }
+      throw err;
+    }
+    if (noteWriteOk()) this.logger?.info({ file: this.path }, 'data files can be written again');
+    return result;
   }
 
   private refreshOrThrow(): void {
@@ -105,7 +126,7 @@ export class VersionedStore<T> {
       // Keep the pre-migration file: a downgrade or a bad migration must not cost the data.
       copyFileSync(this.path, `${this.path}.v${from}.bak`);
       this.db.data = { format: this.spec.format, version: this.spec.version, data };
-      withFileLock(this.path, () => this.db.write());
+      this.writing(() => this.db.write());
       this.logger?.info({ file: this.path, from, to: this.spec.version }, 'migrated data file to the current format');
     }
     this.seen = this.fingerprint();
