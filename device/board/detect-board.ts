@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { arch } from 'node:os';
 import { join } from 'node:path';
+import { readPiThrottling, runCommand, type CommandRunner, type ThrottlingReading } from './pi-throttling.ts';
 
 export type BoardKind = 'raspberry-pi' | 'jetson' | 'x86' | 'other-arm' | 'unknown';
 
@@ -17,6 +18,8 @@ export interface BoardInfo {
   /** How we know, for `vegkiosk doctor`. */
   evidence: string[];
   temperatures: ThermalZone[];
+  /** Raspberry Pi only: firmware throttling flags (under-voltage, frequency cap, heat). */
+  throttling?: ThrottlingReading;
 }
 
 function readText(root: string, path: string): string | null {
@@ -53,9 +56,9 @@ export function csiBoard(board: BoardInfo): 'jetson' | 'pi' | null {
 
 /**
  * Recognises the board from the files its vendor's kernel provides. `root` lets tests point at a
- * fake root laid out like a real Pi or Jetson.
+ * fake root laid out like a real Pi or Jetson; `run` runs vcgencmd (tests feed recorded output).
  */
-export function detectBoard(root = '/', cpuArch: string = arch()): BoardInfo {
+export function detectBoard(root = '/', cpuArch: string = arch(), run: CommandRunner = runCommand): BoardInfo {
   const evidence: string[] = [];
   const dtModel = readText(root, 'proc/device-tree/model') ?? readText(root, 'sys/firmware/devicetree/base/model');
   const tegraRelease = readText(root, 'etc/nv_tegra_release');
@@ -77,5 +80,7 @@ export function detectBoard(root = '/', cpuArch: string = arch()): BoardInfo {
   } else {
     evidence.push(`no device-tree model; CPU architecture ${cpuArch}`);
   }
-  return { kind, model, evidence, temperatures: readTemperatures(root) };
+  const board: BoardInfo = { kind, model, evidence, temperatures: readTemperatures(root) };
+  if (kind === 'raspberry-pi') board.throttling = readPiThrottling(root, run);
+  return board;
 }

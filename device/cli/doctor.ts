@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { csiBoard, detectBoard } from '../board/detect-board.ts';
+import { throttlingLines } from '../board/pi-throttling.ts';
 import { listCameraCandidates } from '../camera/video-device.ts';
 import type { Config } from '../config/config.ts';
 import { ConfigError, loadConfig } from '../config/load-config.ts';
@@ -35,6 +36,7 @@ export async function doctorCommand(argv: string[]): Promise<number> {
   line(`board: ${board.model} (${board.kind})`);
   for (const e of board.evidence) line(`  ${e}`);
   if (board.temperatures.length) line(`  temperatures: ${board.temperatures.map((t) => `${t.type} ${t.celsius.toFixed(1)} °C`).join(', ')}`);
+  if (board.throttling) for (const l of throttlingLines(board.throttling)) line(`  ${l}`);
 
   const cameras = await listCameraCandidates();
   line();
