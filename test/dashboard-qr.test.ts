@@ -15,7 +15,7 @@ function formatOf(qr: QrCode): [number, number] {
   return [data >> 3, data & 7];
 }
 
-const URI = 'otpauth://totp/vegkiosk:field-tech.01?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&period=30&digits=6&algorithm=SHA1&issuer=vegkiosk';
+const URI = 'otpauth://totp/vegkiosk:field-tech.01?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&period=30&digits=6&algorithm=SHA1&issuer=vegkiosk'; // secret-scan: allow (Google Authenticator's documented example secret, no real account)
 
 describe('dashboard QR encoder (dashboard/js/qr.js)', () => {
   it('matches an independent encoder module for module: versions 1-10, levels L and M, all eight masks', () => {
