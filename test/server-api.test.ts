@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
 import { readFileSync } from 'node:fs';
@@ -181,10 +182,12 @@ describe('server: API routes, roles and browser protections', () => {
     expect(classify.json().error.code).to.equal('forbidden');
   });
 
-  it('GET /api/status gives pipeline, camera, model, EP, fps, latency, temperatures, disk — no-store', async () => {
+  it('GET /api/status gives pipeline, camera, model, EP, fps, latency, temperatures, CPU, disk — no-store', async () => {
     const res = await request(server.url, '/api/status', { headers: bearer(viewer) });
     expect(res.status).to.equal(200);
-    expect(res.json()).to.include.keys('pipeline', 'camera', 'model', 'ep', 'fps', 'latencyMs', 'temperatures', 'disk');
+    expect(res.json()).to.include.keys('pipeline', 'camera', 'model', 'ep', 'fps', 'latencyMs', 'temperatures', 'cpu', 'disk');
+    expect(res.json().cpu.cores).to.equal(availableParallelism());
+    expect(res.json().cpu.loadAvg).to.have.length(3);
     expect(res.body.toString()).not.to.include('hunter2');
     expect(res.headers['cache-control']).to.equal('no-store');
   });

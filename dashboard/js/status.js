@@ -32,8 +32,7 @@ export function render(s) {
   const disk = s.disk
     ? `${bytes(s.disk.freeBytes)} free of ${bytes(s.disk.totalBytes)} (${Math.round((100 * s.disk.freeBytes) / Math.max(1, s.disk.totalBytes))} %)`
     : 'not reported';
-  // The server does not report CPU load today; show it if a later version adds `cpu`.
-  const cpu = s.cpu === undefined ? 'not reported' : typeof s.cpu === 'object' ? JSON.stringify(s.cpu) : String(s.cpu);
+  const cpu = s.cpu?.loadAvg ? `load ${s.cpu.loadAvg[0].toFixed(2)} (1 min) on ${s.cpu.cores} cores` : 'not reported';
   return [
     card('Service', [
       ['Health', pill(s.status ?? 'unknown')],

@@ -3,7 +3,7 @@ import type { Session } from '../auth/sessions.ts';
 import { HttpError } from './errors.ts';
 import { requireRole, unauthenticated } from './http-auth.ts';
 import { readTemperatures } from '../board/detect-board.ts';
-import { readDisk } from './host-info.ts';
+import { readCpu, readDisk } from './host-info.ts';
 import { isLoopbackHost } from '../config/loopback.ts';
 import { publicCameraHealth, stripUrlCredentials } from './redact.ts';
 import { checkLimit } from './schemas.ts';
@@ -29,6 +29,7 @@ export function apiRoutes(sc: ServerContext): Router {
       fps: s.pipeline.fps,
       latencyMs: s.pipeline.latencyMs,
       temperatures: readTemperatures(),
+      cpu: readCpu(),
       disk: readDisk(deps.config.dataDir),
       storage: s.storage ?? null,
       reasons: (s.reasons ?? []).map(stripUrlCredentials),
