@@ -74,6 +74,8 @@ describe('server: HTTPS and /healthz', () => {
     expect(csp).to.include("script-src 'self'");
     expect(csp).not.to.include('unsafe-inline');
     expect(csp).to.include("frame-ancestors 'none'");
+    // The page may talk to its own kiosk only: no ws:/wss: wildcard that would reach any host.
+    expect(csp).to.include("connect-src 'self';");
     expect(res.headers['strict-transport-security']).to.match(/max-age=\d+/);
     expect(res.headers['x-content-type-options']).to.equal('nosniff');
     expect(res.headers['referrer-policy']).to.equal('no-referrer');
