@@ -101,7 +101,13 @@ export class LiveService {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const service = new LiveService(child, port, opts.dataDir);
-    await service.waitForLog((l) => l.msg === 'server listening', opts.startTimeoutMs ?? 60_000);
+    try {
+      await service.waitForLog((l) => l.msg === 'server listening', opts.startTimeoutMs ?? 60_000);
+    } catch (err) {
+      // The caller never gets a handle to stop it with: never leave it running.
+      child.kill('SIGKILL');
+      throw err;
+    }
     return service;
   }
 

@@ -37,6 +37,8 @@ export interface Sample {
   atS: number;
   rssMb: number;
   heapMb: number;
+  /** Buffers and other memory V8 tracks outside its heap (JPEG frames, socket buffers). */
+  externalMb: number;
   fds: number;
 }
 
@@ -79,7 +81,8 @@ function metric(text: string, name: string): number {
 /** Per-metric medians of samples[from, to): robust against the GC saw-tooth and transient socket buffers. */
 function windowMedian(samples: Sample[], from: number, to: number): Sample {
   const w = samples.slice(Math.max(0, from), Math.max(from + 1, to));
-  return { atS: w[0].atS, rssMb: median(w.map((s) => s.rssMb)), heapMb: median(w.map((s) => s.heapMb)), fds: median(w.map((s) => s.fds)) };
+  const m = (k: 'rssMb' | 'heapMb' | 'externalMb' | 'fds') => median(w.map((s) => s[k]));
+  return { atS: w[0].atS, rssMb: m('rssMb'), heapMb: m('heapMb'), externalMb: m('externalMb'), fds: m('fds') };
 }
 
 /** Least-squares slope of RSS over time, as % of the mean per hour: a steady leak shows here even through noise. */
@@ -127,9 +130,10 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     while (Date.now() - started < durationMs) {
       const metrics = await svc.request('GET', '/metrics');
       const proc = procSample(svc.pid);
-      const sample = { atS: round((Date.now() - started) / 1000), rssMb: round(proc.rssMb), heapMb: round(metric(metrics.body, 'nodejs_heap_size_used_bytes') / 2 ** 20, 2), fds: proc.fds };
+      const sample = { atS: round((Date.now() - started) / 1000), rssMb: round(proc.rssMb), heapMb: round(metric(metrics.body, 'nodejs_heap_size_used_bytes') / 2 ** 20, 2),
+        externalMb: round(metric(metrics.body, 'nodejs_external_memory_bytes') / 2 ** 20, 2), fds: proc.fds };
       samples.push(sample);
-      log(`  t=${sample.atS}s rss=${sample.rssMb} MB heap=${sample.heapMb} MB fds=${sample.fds} results=${clients.reduce((n, c) => n + c.results, 0) + finished.results}`);
+      log(`  t=${sample.atS}s rss=${sample.rssMb} MB heap=${sample.heapMb} MB external=${sample.externalMb} MB fds=${sample.fds} results=${clients.reduce((n, c) => n + c.results, 0) + finished.results}`);
       const wakeAt = Math.min(started + durationMs, Date.now() + sampleMs);
       while (Date.now() < wakeAt) {
         if (churnMs > 0 && Date.now() >= nextChurn && clients.length > 0) {
@@ -198,7 +202,8 @@ async function main(argv: string[]): Promise<number> {
   const worst = Math.max(report.growthPct.rss, report.growthPct.heap, report.growthPct.fds);
   if (opts.json) process.stdout.write(`${JSON.stringify({ ...report, samples: undefined, sampleCount: report.samples.length, barPct: bar, pass: worst < bar })}\n`);
   else {
-    const row = (name: string, s: Sample) => `${name.padEnd(14)} t=${String(s.atS).padStart(6)}s  RSS ${s.rssMb} MB  heap ${s.heapMb} MB  fds ${s.fds}`;
+    const row = (name: string, s: Sample) =>
+      `${name.padEnd(14)} t=${String(s.atS).padStart(6)}s  RSS ${s.rssMb} MB  heap ${s.heapMb} MB  external ${s.externalMb} MB  fds ${s.fds}`;
     process.stdout.write([
       `soak: ${report.minutes} min, ${report.clients} WebSocket clients (frames on), camera ${report.camera}, ep ${report.ep}`,
       row('start', report.start), row('after warm-up', report.afterWarmup), row('end', report.end),

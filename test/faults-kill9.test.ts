@@ -56,12 +56,12 @@ describe('faults: kill -9 of the real service mid-write', function () {
     for (let round = 0; round < 4; round++) {
       svc = await start();
       // First write after the restart: no lock or temp file left by the kill may block it.
-      const probe = await svc.request('POST', '/api/auth/login', { body: { username: `probe${round}`, code: '000000' }, from: '127.0.0.2' });
+      const probe = await svc.request('POST', '/api/auth/login', { body: { username: `probe${round}`, code: '000000' }, from: '127.0.0.1' });
       expect(probe.status, JSON.stringify(probe.body)).to.equal(401);
 
       let stop = false;
       const statuses: number[] = [];
-      // Ten attempts per address per minute are allowed (per-IP limit); eight loopback addresses keep writes going.
+      // Ten attempts per address per minute are allowed (per-IP limit); eight more loopback addresses keep writes going.
       const loops = Array.from({ length: 8 }, (_, i) => (async () => {
         for (let n = 0; !stop && n < 10; n++) {
           try {
@@ -74,7 +74,10 @@ describe('faults: kill -9 of the real service mid-write', function () {
           }
         }
       })());
-      const delay = 100 + Math.floor(Math.random() * 500);
+      // Once writes are flowing, a random moment within the next 400 ms.
+      const deadline = Date.now() + 20_000;
+      while (statuses.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      const delay = Math.floor(Math.random() * 400);
       delays.push(delay);
       await new Promise((r) => setTimeout(r, delay));
       svc.child.kill('SIGKILL');
