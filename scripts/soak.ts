@@ -54,6 +54,8 @@ export interface SoakReport {
   end: Sample;
   /** (end - afterWarmup) / afterWarmup; each point is the median of a fifth of the post-warm-up samples. */
   growthPct: { rss: number; heap: number; fds: number };
+  /** Growth of the lowest RSS in the same two windows: memory that never comes back, without transient spikes. */
+  rssFloorGrowthPct: number;
   /** Linear trend of RSS after warm-up. */
   rssTrendPctPerHour: number;
   peakRssMb: number;
@@ -163,6 +165,10 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       minutes: opts.minutes, clients: opts.clients, camera, model, ep: String(hello.body.ep),
       samples, start: samples[0], afterWarmup, end,
       growthPct: { rss: growth(afterWarmup.rssMb, end.rssMb), heap: growth(afterWarmup.heapMb, end.heapMb), fds: growth(afterWarmup.fds, end.fds) },
+      rssFloorGrowthPct: growth(
+        Math.min(...samples.slice(warmIndex, warmIndex + span).map((x) => x.rssMb)),
+        Math.min(...samples.slice(samples.length - span).map((x) => x.rssMb)),
+      ),
       rssTrendPctPerHour: rssTrendPctPerHour(samples.slice(warmIndex)),
       peakRssMb: Math.max(...samples.map((s) => s.rssMb)),
       resultsReceived: finished.results, framesReceived: finished.frames, clientsReplaced: replaced,
@@ -208,7 +214,8 @@ async function main(argv: string[]): Promise<number> {
       `soak: ${report.minutes} min, ${report.clients} WebSocket clients (frames on), camera ${report.camera}, ep ${report.ep}`,
       row('start', report.start), row('after warm-up', report.afterWarmup), row('end', report.end),
       `growth after warm-up: RSS ${report.growthPct.rss} %, heap ${report.growthPct.heap} %, fds ${report.growthPct.fds} % (bar < ${bar} %)`,
-      `RSS trend after warm-up ${report.rssTrendPctPerHour} %/hour; peak RSS ${report.peakRssMb} MB (points are medians of a fifth of the samples)`,
+      `RSS floor growth ${report.rssFloorGrowthPct} %; RSS trend ${report.rssTrendPctPerHour} %/hour; peak RSS ${report.peakRssMb} MB ` +
+        '(points are medians of the first and last fifth of the post-warm-up samples; floor is their minimum)',
       `clients received ${report.resultsReceived} results and ${report.framesReceived} frames; ${report.clientsReplaced} clients replaced; service exit ${report.serviceExit.code}`,
       worst < bar ? 'PASS' : 'FAIL: growth above the bar',
     ].join('\n') + '\n');
