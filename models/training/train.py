@@ -11,7 +11,10 @@ Stages (see models/README.md):
      /255, (x-mean)/std), export ONNX (opset 13, dynamic batch, outputs logits + embedding), write manifest.
 
 Run with Debian's interpreter (python3-torch 1.13, python3-torchvision, python3-onnx):
-  /usr/bin/python3 models/training/train.py [--data DIR] [--cv 5]
+  apt-get install -y python3-torch python3-torchvision python3-onnx
+  /usr/bin/python3 models/training/train.py [--data DIR]          # the shipped model (stages 1a + 2)
+  /usr/bin/python3 models/training/train.py --pretrained P --ft-epochs 10 --cv 5 --no-export   # CV
+Stage 1b (--pre-include-veg with --pretrained/--pre-continue) is optional and not in the shipped model.
 """
 from __future__ import annotations
 
@@ -200,7 +203,7 @@ def main():
     ap.add_argument("--cache-size", type=int, default=128)
     ap.add_argument("--bs", type=int, default=64)
     ap.add_argument("--wd", type=float, default=5e-4)
-    ap.add_argument("--pre-epochs", type=int, default=40)
+    ap.add_argument("--pre-epochs", type=int, default=20)
     ap.add_argument("--pre-lr", type=float, default=0.1)
     ap.add_argument("--ft-epochs", type=int, default=30)
     ap.add_argument("--ft-lr", type=float, default=0.04)
