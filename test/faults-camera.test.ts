@@ -43,7 +43,8 @@ describe('faults: camera, through the real service', function () {
     await sharp({ create: { width: 320, height: 240, channels: 3, background: { r: 30, g: 160, b: 60 } } }).jpeg().toFile(jpeg);
   });
   afterEach(async () => {
-    await svc?.stop('SIGKILL').catch(() => undefined);
+    // SIGTERM so the service stops its own capture processes (stop() falls back to SIGKILL).
+    await svc?.stop('SIGTERM', 5_000).catch(() => undefined);
     svc = null;
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
