@@ -172,6 +172,23 @@ describe('pipeline (real onnxruntime worker, real sharp, real sources)', functio
     expect(e.indexOf('prepare 2 start')).to.be.lessThan(e.indexOf('run 1 end'));
   });
 
+  it('with two decode lanes, results still come out in frame order and every frame is accounted for', async () => {
+    const source = new HandFedSource();
+    const bus = new ResultBus();
+    const pipeline = new Pipeline({ source, model, bus, prepareAhead: 2 });
+    const feeder = setInterval(() => source.push(Math.random() < 0.5 ? red : blue), 1);
+    pipeline.start();
+    const got = await collect(bus, 30);
+    clearInterval(feeder);
+    await pipeline.stop();
+    const seqs = got.map((r) => r.seq);
+    for (let i = 1; i < seqs.length; i++) expect(seqs[i]).to.be.greaterThan(seqs[i - 1]);
+    for (const r of got) expect(r.top).to.deep.equal((r.jpeg!.equals(red) ? expectedRed : expectedBlue).top);
+    const stats = pipeline.stats();
+    // Every frame the source delivered up to the last result was either inferred or counted as dropped.
+    expect(stats.framesProcessed + stats.framesDropped).to.be.at.least(seqs[seqs.length - 1] - 1);
+  });
+
   it('skips a corrupt frame, counts it, and keeps going', async () => {
     const source = new HandFedSource();
     const bus = new ResultBus();

@@ -15,7 +15,7 @@ commands:
   users list | users remove <user>        user administration
   classify <image-or-dir>... [--model F] [--ep LIST] [--json]
                                           run the model on image files
-  bench [--model F] [--frames N] [--ep LIST] [--json]
+  bench [--model F] [--frames N] [--ep LIST] [--prepare-ahead N] [--json]
                                           measure each stage alone and the full pipeline
   doctor                                  board, cameras, execution providers and the choices made
   check-config                            validate configuration (exit 0, or 78 with one line per problem)

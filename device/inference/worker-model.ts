@@ -25,7 +25,10 @@ export interface WorkerModelOptions {
   logger?: Logger;
   /** A run that takes longer than this is treated as stuck: the worker is terminated and restarted. */
   runTimeoutMs?: number;
-  /** Preprocessing buffers (2 lets the pipeline prepare frame N+1 while N is in inference). */
+  /**
+   * Preprocessing buffers (default 4: the pipeline's two frames in preprocessing and one in
+   * inference, plus an uploaded photo).
+   */
   poolSize?: number;
 }
 
@@ -116,7 +119,7 @@ export class WorkerModel extends EventEmitter implements Model {
       logLevel: options.logLevel ?? 'info',
     };
     const started = await startWorker(init);
-    const preprocessor = new Preprocessor(started.manifest.input, { poolSize: options.poolSize ?? 2, logger: options.logger });
+    const preprocessor = new Preprocessor(started.manifest.input, { poolSize: options.poolSize ?? 4, logger: options.logger });
     return new WorkerModel(started, init, preprocessor, options);
   }
 

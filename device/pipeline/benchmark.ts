@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Frame, FrameSource, SourceHealth } from '../camera/frame-source.ts';
 import type { Model } from '../inference/model.ts';
 import { round2 } from './latency-window.ts';
-import { Pipeline } from './pipeline.ts';
+import { DEFAULT_PREPARE_AHEAD, Pipeline } from './pipeline.ts';
 import { ResultBus } from './result-bus.ts';
 
 /**
@@ -39,6 +39,7 @@ export interface BenchResult {
   frameHeight: number;
   ep: string;
   threads: number;
+  prepareAhead: number;
   /** session.run alone on an already prepared tensor. */
   bareFps: number;
   /** JPEG decode + resize + tensor fill alone. */
@@ -80,6 +81,8 @@ export interface BenchOptions {
   warmup?: number;
   /** Rounds the frames are split into (default 5, at least 10 frames a round). */
   rounds?: number;
+  /** The pipeline's frames in preprocessing while one is in inference (default: the service's). */
+  prepareAhead?: number;
 }
 
 /**
@@ -91,6 +94,7 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
   const { model, jpegs, frames } = options;
   const warmup = options.warmup ?? Math.min(10, frames);
   const rounds = Math.max(1, Math.min(options.rounds ?? 5, Math.floor(frames / 10)));
+  const prepareAhead = options.prepareAhead ?? DEFAULT_PREPARE_AHEAD;
 
   for (let i = 0; i < warmup; i++) {
     const input = await model.prepare(jpegs[i % jpegs.length]);
@@ -121,7 +125,7 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
       input.release();
     });
 
-    const pipelineRun = await measurePipeline(model, jpegs, n);
+    const pipelineRun = await measurePipeline(model, jpegs, n, prepareAhead);
     pipelineMs += pipelineRun.ms;
     latencies.push(...pipelineRun.latencies);
   }
@@ -135,6 +139,7 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
     frameHeight: options.frameHeight,
     ep: model.executionProvider,
     threads: options.threads,
+    prepareAhead,
     bareFps: round2(bareFps),
     preprocessFps: round2(preprocessFps),
     serialFps: round2((frames * 1000) / serialMs),
@@ -149,9 +154,9 @@ export async function runBenchmark(options: BenchOptions): Promise<BenchResult> 
 }
 
 /** Time for `frames` results after the first one, and their frame-to-result latencies. */
-async function measurePipeline(model: Model, jpegs: Buffer[], frames: number): Promise<{ ms: number; latencies: number[] }> {
+async function measurePipeline(model: Model, jpegs: Buffer[], frames: number, prepareAhead: number): Promise<{ ms: number; latencies: number[] }> {
   const bus = new ResultBus();
-  const pipeline = new Pipeline({ source: new FrameLoopSource(jpegs), model, bus });
+  const pipeline = new Pipeline({ source: new FrameLoopSource(jpegs), model, bus, prepareAhead });
   const latencies: number[] = [];
   let firstAt = 0;
   let lastAt = 0;
