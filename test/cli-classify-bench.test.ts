@@ -85,6 +85,29 @@ describe('vegkiosk classify, bench and doctor (real CLI processes)', function ()
     expect(r.stdout).to.match(/SHA-256 verified/);
   });
 
+  it('doctor --root explains a Jetson laid out as L4T shows it, with how to get the GPU providers', () => {
+    const root = join(dir, 'jetson-root');
+    const files: Record<string, string> = {
+      'proc/device-tree/model': 'NVIDIA Jetson Orin Nano Developer Kit\0',
+      'etc/nv_tegra_release': '# R36 (release), REVISION: 3.0, GCID: 36923193, BOARD: generic, EABI: aarch64, DATE: Fri Jul 19 23:24:25 UTC 2024\n',
+      'dev/nvmap': '',
+      'dev/video0': '',
+      'sys/class/thermal/thermal_zone0/type': 'cpu-thermal\n',
+      'sys/class/thermal/thermal_zone0/temp': '47250\n',
+    };
+    for (const [path, content] of Object.entries(files)) {
+      mkdirSync(join(root, path, '..'), { recursive: true });
+      writeFileSync(join(root, path), content);
+    }
+    const r = runCli(['doctor', '--root', root], { VEGKIOSK_MODEL: classifier });
+    expect(r.status).to.equal(0);
+    expect(r.stdout).to.match(/^board: NVIDIA Jetson Orin Nano Developer Kit \(jetson\)/m);
+    expect(r.stdout).to.include('cpu-thermal 47.3 °C');
+    expect(r.stdout).to.include(`${root}/dev/video0`);
+    expect(r.stdout).to.match(/CSI camera stack: jetson/);
+    expect(r.stdout).to.match(/--build_nodejs --use_cuda --use_tensorrt/);
+  });
+
   it('doctor still reports the machine when the configuration is bad, and exits 78', () => {
     const r = runCli(['doctor'], { VEGKIOSK_MODEL: classifier, VEGKIOSK_PORT: 'x' });
     expect(r.status).to.equal(78);

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { csiBoard, detectBoard } from '../board/detect-board.ts';
 import { throttlingLines } from '../board/pi-throttling.ts';
@@ -6,14 +7,19 @@ import type { Config } from '../config/config.ts';
 import { ConfigError, loadConfig } from '../config/load-config.ts';
 import { describeProviders, planProviders, resolveThreads } from '../inference/execution-providers.ts';
 import { loadModel } from '../inference/onnx-model.ts';
-import { parseArgs } from './usage.ts';
+import { parseArgs, stringFlag } from './usage.ts';
 
-const JETSON_ONNXRUNTIME_HINT =
-  'On a Jetson, onnxruntime-node from npm has only the cpu provider. Build onnxruntime with ' +
-  '--use_cuda --use_tensorrt for your JetPack (or take the GPU wheel/libraries from NVIDIA\'s Jetson Zoo), ' +
-  'then copy libonnxruntime_providers_shared.so, libonnxruntime_providers_cuda.so and ' +
-  'libonnxruntime_providers_tensorrt.so next to node_modules/onnxruntime-node/bin/napi-v6/linux/arm64/' +
-  'onnxruntime_binding.node; `vegkiosk doctor` then lists cuda and tensorrt as usable and auto picks tensorrt.';
+/**
+ * The npm build of onnxruntime-node for arm64 is compiled without CUDA and TensorRT, so provider
+ * libraries alone are not enough there: the Node binding itself must be built with them.
+ */
+export const JETSON_ONNXRUNTIME_HINT =
+  'On a Jetson, the npm build of onnxruntime-node has only the cpu provider (its arm64 binding is compiled ' +
+  'without CUDA and TensorRT). Build onnxruntime for Node on the Jetson against its JetPack: ' +
+  './build.sh --config Release --build_shared_lib --build_nodejs --use_cuda --use_tensorrt --cuda_home /usr/local/cuda ' +
+  '--cudnn_home /usr/lib/aarch64-linux-gnu --tensorrt_home /usr/lib/aarch64-linux-gnu, then install the built js/node ' +
+  'package in place of node_modules/onnxruntime-node (npm install <onnxruntime>/js/node). vegkiosk doctor then lists ' +
+  'cuda and tensorrt as usable, and VEGKIOSK_EXECUTION_PROVIDERS=auto picks tensorrt, falling back to cuda, then cpu.';
 
 function line(text = ''): void {
   process.stdout.write(text + '\n');
@@ -21,7 +27,9 @@ function line(text = ''): void {
 
 /** Explains the machine and every choice `serve` would make on it. Exit 0 unless the model cannot load. */
 export async function doctorCommand(argv: string[]): Promise<number> {
-  parseArgs(argv, {});
+  // --root reads the board files under another root: a mounted SD card image, or a test's fake board.
+  const args = parseArgs(argv, { root: 'value' });
+  const root = stringFlag(args, 'root') ?? '/';
   let config: Config | null = null;
   try {
     config = loadConfig({ overrides: { VEGKIOSK_LOG_LEVEL: 'silent' } });
@@ -32,13 +40,13 @@ export async function doctorCommand(argv: string[]): Promise<number> {
     line();
   }
 
-  const board = detectBoard();
+  const board = detectBoard(root);
   line(`board: ${board.model} (${board.kind})`);
   for (const e of board.evidence) line(`  ${e}`);
   if (board.temperatures.length) line(`  temperatures: ${board.temperatures.map((t) => `${t.type} ${t.celsius.toFixed(1)} °C`).join(', ')}`);
   if (board.throttling) for (const l of throttlingLines(board.throttling)) line(`  ${l}`);
 
-  const cameras = await listCameraCandidates();
+  const cameras = await listCameraCandidates(join(root, 'dev'), join(root, 'sys/class/video4linux'));
   line();
   line(`cameras: ${cameras.length ? cameras.join(', ') : 'no /dev/video* camera found'}`);
   line(`  CSI camera stack: ${csiBoard(board) ?? 'none (not a Jetson or Raspberry Pi)'}`);

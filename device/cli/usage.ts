@@ -17,7 +17,7 @@ commands:
                                           run the model on image files
   bench [--model F] [--frames N] [--ep LIST] [--prepare-ahead N] [--json]
                                           measure each stage alone and the full pipeline
-  doctor                                  board, cameras, execution providers and the choices made
+  doctor [--root DIR]                     board, cameras, execution providers and the choices made
   check-config                            validate configuration (exit 0, or 78 with one line per problem)
 
 global options: --debug (stack traces on errors), --help`;
