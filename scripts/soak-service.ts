@@ -17,11 +17,49 @@ export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..
 export const CLI = join(PACKAGE_ROOT, 'bin/vegkiosk.js');
 
 /** The caller's environment without any VEGKIOSK_* setting, plus the given ones. */
-function cleanEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+export function cleanEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VEGKIOSK_')));
   return { ...base, ...env };
 }
 
+/**
+ * The JSON lines (pino) a child writes on stdout, kept as parsed objects, with a way to wait for one.
+ * `max` bounds what is kept, so a months-long soak does not grow the harness itself.
+ */
+export class JsonLogLines {
+  readonly lines: Record<string, unknown>[] = [];
+  private waiters: { test: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+
+  constructor(child: ChildProcess, private readonly max = Infinity) {
+    let buffered = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      buffered += chunk;
+      let nl;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const text = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        let line: Record<string, unknown>;
+        try {
+          line = JSON.parse(text);
+        } catch {
+          continue;
+        }
+        if (this.lines.length >= this.max) this.lines.splice(0, Math.ceil(this.max / 5));
+        this.lines.push(line);
+        this.waiters = this.waiters.filter((w) => (w.test(line) ? (w.resolve(line), false) : true));
+      }
+    });
+  }
+
+  /** The first line (past or future) that passes `test`. */
+  waitFor(test: (l: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+    const found = this.lines.find(test);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve) => this.waiters.push({ test, resolve }));
+  }
+}
+
+/** A port that was free a moment ago on 127.0.0.1 (the config does not accept 0). */
 export function freePort(): Promise<number> {
   return new Promise((done, fail) => {
     const server = createServer();
@@ -61,34 +99,20 @@ export interface ServiceOptions {
 }
 
 export class LiveService {
-  readonly logs: Record<string, unknown>[] = [];
   stderr = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private waiters: { test: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  private readonly log: JsonLogLines;
   private ca: Buffer | null = null;
 
   private constructor(readonly child: ChildProcess, readonly port: number, readonly dataDir: string) {
     this.exited = new Promise((done) => child.once('exit', (code, signal) => done({ code, signal })));
-    let buffered = '';
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      buffered += chunk;
-      let nl;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const text = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        let line: Record<string, unknown>;
-        try {
-          line = JSON.parse(text);
-        } catch {
-          continue;
-        }
-        // Bounded: a months-long soak must not grow the harness itself.
-        if (this.logs.length > 5000) this.logs.splice(0, 1000);
-        this.logs.push(line);
-        this.waiters = this.waiters.filter((w) => (w.test(line) ? (w.resolve(line), false) : true));
-      }
-    });
+    this.log = new JsonLogLines(child, 5000);
     child.stderr!.setEncoding('utf8').on('data', (c: string) => (this.stderr = (this.stderr + c).slice(-20_000)));
+  }
+
+  /** The service's recent log lines, parsed. */
+  get logs(): Record<string, unknown>[] {
+    return this.log.lines;
   }
 
   static async start(opts: ServiceOptions): Promise<LiveService> {
@@ -121,12 +145,12 @@ export class LiveService {
 
   /** Resolves with the first log line (past or future) that passes; rejects on timeout or exit. */
   waitForLog(test: (l: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown>> {
-    const found = this.logs.find(test);
-    if (found) return Promise.resolve(found);
     return new Promise((done, fail) => {
       const timer = setTimeout(() => fail(new Error(`no matching log line within ${timeoutMs} ms; stderr: ${this.stderr.slice(-2000)}`)), timeoutMs);
-      const waiter = { test, resolve: (l: Record<string, unknown>) => (clearTimeout(timer), done(l)) };
-      this.waiters.push(waiter);
+      void this.log.waitFor(test).then((l) => {
+        clearTimeout(timer);
+        done(l);
+      });
       void this.exited.then((e) => {
         clearTimeout(timer);
         fail(new Error(`vegkiosk serve exited (${JSON.stringify(e)}) before the expected log line; stderr: ${this.stderr.slice(-2000)}`));

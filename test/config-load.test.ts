@@ -1,17 +1,11 @@
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError, PACKAGE_ROOT, loadConfig } from '../device/config/load-config.ts';
 import { renderEnvExample } from '../scripts/write-env-example.ts';
+import { runCli } from './support/cli.ts';
 
-const CLI = resolve(PACKAGE_ROOT, 'bin/vegkiosk.js');
-
-function runCli(args: string[], env: Record<string, string>) {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VEGKIOSK_')));
-  return spawnSync(process.execPath, [CLI, ...args], { env: { ...clean, ...env }, encoding: 'utf8', timeout: 30000 });
-}
 
 describe('configuration', () => {
   let dir: string;
