@@ -219,6 +219,7 @@ def main():
     ap.add_argument("--pre-include-veg", action="store_true", help="stage 1 also sees the Grocery vegetable train photos (fine labels)")
     ap.add_argument("--save-pretrained", default="/tmp/vegkiosk-cache/pretrained.pt")
     ap.add_argument("--cv", type=int, default=0, help="run K-fold CV over Grocery train+val vegetables (fine-tune stage only) instead of the final model")
+    ap.add_argument("--cv-grouped", action="store_true", help="CV folds as contiguous file-order blocks per class (keeps near-duplicate shots together)")
     ap.add_argument("--cv-folds", default="", help="comma list of fold indices to run (default all)")
     ap.add_argument("--results", default="", help="write metrics JSON here")
     ap.add_argument("--no-export", action="store_true")
@@ -353,8 +354,15 @@ def main():
         folds = [[] for _ in range(args.cv)]
         for f in sorted(set(int(fid[i]) for i in allv)):
             members = allv[fid[allv] == f]
-            members = members[rng.permutation(len(members))]
             off = int(rng.integers(args.cv))
+            if args.cv_grouped:
+                # contiguous blocks in file order: consecutive Grocery photos of a class are near-duplicates
+                # (same shelf, same session), so random folds put near-copies of test photos into training
+                members = np.array(sorted(members, key=lambda i: str(c["paths"][i])))
+                for k, chunk in enumerate(np.array_split(members, args.cv)):
+                    folds[(k + off) % args.cv].extend(int(i) for i in chunk)
+                continue
+            members = members[rng.permutation(len(members))]
             for k, i in enumerate(members):
                 folds[(k + off) % args.cv].append(int(i))
         which = [int(x) for x in args.cv_folds.split(",")] if args.cv_folds else list(range(args.cv))
@@ -368,6 +376,9 @@ def main():
             accs.append(mt["acc"])
             results["cv"][str(k)] = mt
             log(f"CV fold {k}: acc {mt['acc']:.4f} (n={mt['n']})")
+            if args.results:
+                with open(args.results, "w") as f:
+                    json.dump(dict(results, cv_mean_so_far=float(np.mean(accs))), f, indent=1)
         results["cv_mean"] = float(np.mean(accs))
         results["cv_folds_run"] = which
         log(f"CV mean over folds {which}: {np.mean(accs):.4f}")
