@@ -1,0 +1,168 @@
+"""The training loop's pieces: seeding, augmentation, mixup/cutmix, one training stage, prediction
+and metrics. train.py strings them into the recipe."""
+from __future__ import annotations
+
+import math
+import random
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import data as D
+
+MEAN = [0.485, 0.456, 0.406]
+STD = [0.229, 0.224, 0.225]
+
+
+def log(*a):
+    print(time.strftime("%H:%M:%S"), *a, flush=True)
+
+
+def seed_all(seed: int):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.cuda.manual_seed_all(seed)
+
+
+# ----------------------------------------------------------------------------------------------- augmentation
+def augment(x: torch.Tensor, size: int, g: torch.Generator, min_scale: float, strong: bool) -> torch.Tensor:
+    """x: uint8-derived float [N,3,H,W] in 0..1 on device. Random resized crop + flip + rotation via one
+    batched affine grid_sample, then photometric jitter (no hue shift: colour identifies vegetables)."""
+    n = x.shape[0]
+    dev = x.device
+
+    def U(a, b, shape=(n,)):
+        return torch.rand(shape, generator=g).to(dev) * (b - a) + a
+
+    area = U(min_scale, 1.0)
+    logr = U(math.log(3 / 4), math.log(4 / 3))
+    ar = torch.exp(logr)
+    w = torch.clamp(torch.sqrt(area * ar), max=1.0)
+    h = torch.clamp(torch.sqrt(area / ar), max=1.0)
+    cx = (U(0, 1) * 2 - 1) * (1 - w)
+    cy = (U(0, 1) * 2 - 1) * (1 - h)
+    flip = torch.where(U(0, 1) < 0.5, -1.0, 1.0)
+    ang = U(-20, 20) * math.pi / 180 if strong else torch.zeros(n, device=dev)
+    cos, sin = torch.cos(ang), torch.sin(ang)
+    theta = torch.stack([
+        torch.stack([w * cos * flip, -h * sin, cx], 1),
+        torch.stack([w * sin * flip, h * cos, cy], 1)], 1)
+    grid = F.affine_grid(theta, (n, 3, size, size), align_corners=False)
+    y = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    # photometric
+    b = U(0.7, 1.3).view(n, 1, 1, 1)
+    c = U(0.7, 1.3).view(n, 1, 1, 1)
+    s = U(0.7, 1.3).view(n, 1, 1, 1)
+    gain = U(0.94, 1.06, (n, 3)).to(dev).view(n, 3, 1, 1)
+    y = y * b * gain
+    m = y.mean(dim=(1, 2, 3), keepdim=True)
+    y = (y - m) * c + m
+    gray = (0.299 * y[:, 0:1] + 0.587 * y[:, 1:2] + 0.114 * y[:, 2:3])
+    y = (y - gray) * s + gray
+    return y.clamp(0, 1)
+
+
+def normalize(x: torch.Tensor) -> torch.Tensor:
+    mean = torch.tensor(MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(STD, device=x.device).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def mix(x, t, g, p_mix: float):
+    """mixup or cutmix (50/50) applied to the whole batch with probability p_mix; t are soft targets."""
+    if p_mix <= 0 or torch.rand(1, generator=g).item() >= p_mix:
+        return x, t
+    n = x.shape[0]
+    perm = torch.randperm(n, generator=g).to(x.device)
+    lam = float(np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=g))).beta(1.0, 1.0))
+    if torch.rand(1, generator=g).item() < 0.5:
+        x = lam * x + (1 - lam) * x[perm]
+    else:
+        H, W = x.shape[2:]
+        rh, rw = int(H * math.sqrt(1 - lam)), int(W * math.sqrt(1 - lam))
+        cy, cx = int(torch.randint(0, H, (1,), generator=g)), int(torch.randint(0, W, (1,), generator=g))
+        y1, y2 = max(cy - rh // 2, 0), min(cy + rh // 2, H)
+        x1, x2 = max(cx - rw // 2, 0), min(cx + rw // 2, W)
+        x = x.clone()
+        x[:, :, y1:y2, x1:x2] = x[perm][:, :, y1:y2, x1:x2]
+        lam = 1 - (y2 - y1) * (x2 - x1) / (H * W)
+    return x, lam * t + (1 - lam) * t[perm]
+
+
+# ----------------------------------------------------------------------------------------------- training loop
+def train_stage(net, imgs, labels, weights, num_classes, epochs, args, dev, g, lr, name,
+                neg_imgs=None, eval_fn=None):
+    """imgs: uint8 tensor [N,H,W,3] (CPU); labels: int64 [N]; weights: per-sample sampling weight."""
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=args.wd)
+    steps_per_epoch = max(1, len(labels) // args.bs)
+    total = epochs * steps_per_epoch
+    warm = min(steps_per_epoch * 2, total // 10)
+    probs = torch.tensor(weights, dtype=torch.float64)
+    probs = probs / probs.sum()
+    step = 0
+    for ep in range(epochs):
+        net.train()
+        t0 = time.time()
+        idx = torch.multinomial(probs, steps_per_epoch * args.bs, replacement=True, generator=g)
+        tl, tc, tn = 0.0, 0, 0
+        for i in range(steps_per_epoch):
+            bi = idx[i * args.bs:(i + 1) * args.bs]
+            x = imgs[bi].to(dev).permute(0, 3, 1, 2).float().div_(255)
+            y = labels[bi].to(dev)
+            t = F.one_hot(y, num_classes).float()
+            if neg_imgs is not None and args.neg_frac > 0:
+                k = int(args.bs * args.neg_frac)
+                ni = torch.randint(0, len(neg_imgs), (k,), generator=g)
+                xn = neg_imgs[ni].to(dev).permute(0, 3, 1, 2).float().div_(255)
+                x = torch.cat([x, xn])
+                t = torch.cat([t, torch.full((k, num_classes), 1.0 / num_classes, device=dev)])
+            x = augment(x, args.size, g, args.min_scale, True)
+            x = normalize(x)
+            x, t = mix(x, t, g, args.mix)
+            t = t * (1 - args.smooth) + args.smooth / num_classes
+            cur = lr * (step + 1) / warm if step < warm else \
+                0.5 * lr * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+            for pg in opt.param_groups:
+                pg["lr"] = cur
+            out = net(x)
+            loss = torch.sum(-t * F.log_softmax(out, 1), 1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            tl += loss.item() * len(y)
+            tc += (out[:len(y)].argmax(1) == y).sum().item()
+            tn += len(y)
+        msg = f"[{name}] ep {ep + 1}/{epochs} loss {tl / tn:.3f} train-acc(aug) {tc / tn:.3f} lr {cur:.4f} {time.time() - t0:.0f}s"
+        if eval_fn is not None and ((ep + 1) % args.eval_every == 0 or ep + 1 == epochs):
+            msg += f" | {eval_fn()}"
+        log(msg)
+
+
+@torch.no_grad()
+def predict(net, eval_imgs, dev, bs=256):
+    net.eval()
+    outs = []
+    for i in range(0, len(eval_imgs), bs):
+        x = eval_imgs[i:i + bs].to(dev).permute(0, 3, 1, 2).float().div_(255)
+        outs.append(net(normalize(x)).float().cpu())
+    return torch.cat(outs)
+
+
+def metrics(pred, y, k):
+    cm = np.zeros((k, k), dtype=np.int64)
+    for a, b in zip(y.tolist(), pred.tolist()):
+        cm[a, b] += 1
+    per = {}
+    for c in range(k):
+        n = cm[c].sum()
+        per[D.VEG_LABELS[c]] = {"n": int(n), "correct": int(cm[c, c]),
+                                "acc": (float(cm[c, c] / n) if n else None)}
+    return {"acc": float(np.trace(cm) / cm.sum()), "n": int(cm.sum()), "per_class": per,
+            "confusion": cm.tolist()}
+
+
+# ----------------------------------------------------------------------------------------------- main
