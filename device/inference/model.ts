@@ -45,9 +45,8 @@ export interface Prediction {
   detections: Detection[];
 }
 
-/** A preprocessed tensor plus what postprocessing needs to map back to the original image. */
-export interface PreparedInput {
-  data: Float32Array;
+/** Where the model's input came from: what postprocessing needs to map boxes back to the image. */
+export interface BoxGeometry {
   /** Original image size, before resizing (after EXIF auto-orientation). */
   sourceWidth: number;
   sourceHeight: number;
@@ -61,6 +60,11 @@ export interface PreparedInput {
   scaleY: number;
   padX: number;
   padY: number;
+}
+
+/** A preprocessed tensor plus the geometry that maps its pixels back to the original image. */
+export interface PreparedInput extends BoxGeometry {
+  data: Float32Array;
   /** Returns the buffer to the preprocessor's pool; call once inference has consumed it. */
   release(): void;
 }

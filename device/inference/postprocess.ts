@@ -1,17 +1,9 @@
-import type { Detection, LabelScore, ModelManifest, Prediction } from './model.ts';
+import type { BoxGeometry, Detection, LabelScore, ModelManifest, Prediction } from './model.ts';
 
 /** What postprocessing reads from a manifest. */
 export type OutputSpec = Pick<ModelManifest, 'labels' | 'output' | 'thresholds'>;
 
-/** How model-input pixels map back to the source image (the geometry fields of PreparedInput). */
-export interface BoxGeometry {
-  sourceWidth: number;
-  sourceHeight: number;
-  scaleX: number;
-  scaleY: number;
-  padX: number;
-  padY: number;
-}
+export type { BoxGeometry };
 
 export const TOP_K = 5;
 
