@@ -1,8 +1,7 @@
 // Static analysis for CI, beyond what strict TypeScript checks: patterns that are security bugs in
 // this service whatever the types say. Run: npx tsx scripts/lint-source.ts [repo-dir]
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { trackedTextFiles } from './tracked-files.ts';
 
 export interface LintFinding {
   file: string;
@@ -38,19 +37,8 @@ export function lintText(file: string, text: string): LintFinding[] {
 }
 
 export function lintRepository(dir: string): LintFinding[] {
-  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: dir, encoding: 'utf8' })
-    .split('\0')
-    .filter(Boolean);
   const findings: LintFinding[] = [];
-  for (const file of files) {
-    let text: string;
-    try {
-      text = readFileSync(join(dir, file), 'utf8');
-    } catch {
-      continue;
-    }
-    findings.push(...lintText(file, text));
-  }
+  for (const { file, text } of trackedTextFiles(dir, /\.(onnx|png|jpe?g|webp|ico|woff2?)$/)) findings.push(...lintText(file, text));
   return findings;
 }
 

@@ -1,9 +1,8 @@
 // Secret scanning for CI: fails when a tracked file holds something that looks like a credential
 // (private keys, otpauth URIs with their secret, JWTs, cloud keys, long literal secrets assigned to
 // secret-named variables). Run: npx tsx scripts/scan-secrets.ts [repo-dir]
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { trackedTextFiles } from './tracked-files.ts';
 
 export interface Finding {
   file: string;
@@ -34,19 +33,8 @@ export function scanText(file: string, text: string): Finding[] {
 }
 
 export function scanRepository(dir: string): Finding[] {
-  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: dir, encoding: 'utf8' })
-    .split('\0')
-    .filter((f) => f && !SKIP.test(f));
   const findings: Finding[] = [];
-  for (const file of files) {
-    let text: string;
-    try {
-      text = readFileSync(join(dir, file), 'utf8');
-    } catch {
-      continue; // listed but deleted in the working tree
-    }
-    findings.push(...scanText(file, text));
-  }
+  for (const { file, text } of trackedTextFiles(dir, SKIP)) findings.push(...scanText(file, text));
   return findings;
 }
 
