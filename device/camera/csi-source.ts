@@ -1,5 +1,5 @@
 import type { ProcessCommand, ProcessExit } from './mjpeg-process.ts';
-import { describeExitStatus, startMjpegProcess } from './mjpeg-process.ts';
+import { describeExitStatus, maxJpegFrameBytes, startMjpegProcess } from './mjpeg-process.ts';
 import { SourceError } from './source-error.ts';
 import type { SourceOptions } from './source-options.ts';
 import type { Session, SessionHooks } from './supervised-source.ts';
@@ -106,7 +106,7 @@ export class CsiSource extends SupervisedSource {
     const { width, height } = this.options;
     return startMjpegProcess(this.command, hooks, {
       spawn: this.options.spawn,
-      maxFrameBytes: Math.max(1 << 20, width * height * 3),
+      maxFrameBytes: maxJpegFrameBytes(width, height),
       describeExit: (exit) => this.describeExit(exit),
       describeSpawnError: (error) =>
         new SourceError(

@@ -1,5 +1,5 @@
 import type { ProcessExit } from './mjpeg-process.ts';
-import { describeExitStatus, startMjpegProcess } from './mjpeg-process.ts';
+import { describeExitStatus, maxJpegFrameBytes, startMjpegProcess } from './mjpeg-process.ts';
 import { SourceError } from './source-error.ts';
 import type { SourceOptions } from './source-options.ts';
 import type { Session, SessionHooks } from './supervised-source.ts';
@@ -90,7 +90,7 @@ export class FfmpegSource extends SupervisedSource {
     const { width, height } = this.options;
     return startMjpegProcess({ command: this.ffmpegPath, args: this.args() }, hooks, {
       spawn: this.options.spawn,
-      maxFrameBytes: Math.max(1 << 20, width * height * 3),
+      maxFrameBytes: maxJpegFrameBytes(width, height),
       describeExit: (exit) => this.describeExit(exit),
       describeSpawnError: (error) =>
         new SourceError(

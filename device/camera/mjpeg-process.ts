@@ -20,6 +20,15 @@ export interface ProcessExit {
   stderr: string;
 }
 
+/**
+ * The largest JPEG frame accepted from a capture program: an uncompressed frame's size (a JPEG never
+ * legitimately exceeds it), at least 1 MiB. Anything larger is garbage and is dropped, so a broken
+ * stream cannot grow memory.
+ */
+export function maxJpegFrameBytes(width: number, height: number): number {
+  return Math.max(1 << 20, width * height * 3);
+}
+
 export interface MjpegProcessOptions {
   spawn: SpawnFn;
   maxFrameBytes: number;
