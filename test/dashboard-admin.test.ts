@@ -7,8 +7,7 @@ import { startServer } from '../device/server/start-server.ts';
 import type { RunningServer } from '../device/server/server-deps.ts';
 import { encodeQr } from '../dashboard/js/qr.js';
 import {
-  A11Y_AUDIT, DESKTOP, launchBrowser, openPage, PHONE, referenceModules, screenshotIfFailed, signIn, signInWithSecret,
-  type TestPage,
+  A11Y_AUDIT, DESKTOP, launchBrowser, LoginPages, PHONE, referenceModules, signIn, signInWithSecret,
 } from './support/browser.ts';
 import { enrollUser, request, sampleResult, tempDir, testConfig, testDeps, totpCode } from './support/https-fixtures.ts';
 
@@ -18,7 +17,7 @@ describe('dashboard in Chromium against an in-process server (admin, roles, lock
   let deps: ReturnType<typeof testDeps>;
   let server: RunningServer;
   let browser: Browser;
-  let open: TestPage[] = [];
+  const pages = new LoginPages(() => browser, () => server.url);
 
   const start = (port = 0) => startServer({ ...deps, config: { ...deps.config, port } }, {
     policy: { loginRateMax: 1000, maxFailures: 3, lockoutBaseS: 30 },
@@ -35,19 +34,11 @@ describe('dashboard in Chromium against an in-process server (admin, roles, lock
     dir.remove();
   });
   afterEach(async function () {
-    await screenshotIfFailed(this, open.map((p) => p.page));
-    await Promise.all(open.map((p) => p.context.close()));
-    open = [];
+    await pages.closeAll(this);
   });
 
-  async function page(viewport = DESKTOP): Promise<TestPage> {
-    const p = await openPage(browser, viewport);
-    open.push(p);
-    await p.page.goto(server.url);
-    await p.page.waitForSelector('#view-login:not([hidden])');
-    return p;
-  }
-  const expectCleanConsole = () => { for (const p of open) expect(p.problems).to.deep.equal([]); };
+  const page = (viewport = DESKTOP) => pages.open(viewport);
+  const expectCleanConsole = () => pages.expectCleanConsole();
 
   it('admin: enrols a user with a QR code shown once (decodes to the working otpauth URI), removes one, reads the audit log', async () => {
     const secret = enrollUser(dir.path, 'boss', 'admin');

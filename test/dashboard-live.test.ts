@@ -3,8 +3,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import {
-  colourPng, DESKTOP, launchBrowser, openPage, PHONE, screenshotIfFailed, sessionCookie, signIn,
-  signInWithSecret, startKiosk, type Kiosk, type TestPage,
+  colourPng, DESKTOP, launchBrowser, LoginPages, PHONE, sessionCookie, signIn,
+  signInWithSecret, startKiosk, type Kiosk,
 } from './support/browser.ts';
 import { enrollUser, request, totpCode } from './support/https-fixtures.ts';
 
@@ -27,7 +27,7 @@ describe('dashboard in Chromium against the real `vegkiosk serve` (replayed colo
   this.timeout(90_000);
   let kiosk: Kiosk;
   let browser: Browser;
-  let open: TestPage[] = [];
+  const pages = new LoginPages(() => browser, () => kiosk.url);
 
   before(async () => {
     [kiosk, browser] = await Promise.all([
@@ -47,23 +47,12 @@ describe('dashboard in Chromium against the real `vegkiosk serve` (replayed colo
     await kiosk?.stop();
   });
   afterEach(async function () {
-    await screenshotIfFailed(this, open.map((p) => p.page));
-    await Promise.all(open.map((p) => p.context.close()));
-    open = [];
+    await pages.closeAll(this);
   });
 
-  async function page(viewport = DESKTOP): Promise<TestPage> {
-    const p = await openPage(browser, viewport);
-    open.push(p);
-    await p.page.goto(kiosk.url);
-    await p.page.waitForSelector('#view-login:not([hidden])');
-    return p;
-  }
+  const page = (viewport = DESKTOP) => pages.open(viewport);
 
-  /** Every page of the test ran without console errors, exceptions or CSP violations. */
-  function expectCleanConsole(): void {
-    for (const p of open) expect(p.problems, 'console errors / CSP violations').to.deep.equal([]);
-  }
+  const expectCleanConsole = () => pages.expectCleanConsole();
 
   for (const [name, viewport] of [['desktop 1280x800', DESKTOP], ['phone 390x844', PHONE]] as const) {
     it(`${name}: signs in with a TOTP code (user from the real enroll CLI) and shows live frames and changing results`, async () => {

@@ -1,3 +1,4 @@
+import { expect } from 'chai';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -64,6 +65,35 @@ export async function screenshotIfFailed(ctx: Mocha.Context, pages: (Page | unde
 }
 
 /** Fills the login form and submits it. */
+/**
+ * The pages a test opened, each on the dashboard's login screen. `closeAll` (from afterEach) saves
+ * screenshots when the test failed and closes them.
+ */
+export class LoginPages {
+  private pages: TestPage[] = [];
+
+  constructor(private readonly browser: () => Browser, private readonly url: () => string) {}
+
+  async open(viewport = DESKTOP): Promise<TestPage> {
+    const p = await openPage(this.browser(), viewport);
+    this.pages.push(p);
+    await p.page.goto(this.url());
+    await p.page.waitForSelector('#view-login:not([hidden])');
+    return p;
+  }
+
+  async closeAll(ctx: Mocha.Context): Promise<void> {
+    await screenshotIfFailed(ctx, this.pages.map((p) => p.page));
+    await Promise.all(this.pages.map((p) => p.context.close()));
+    this.pages = [];
+  }
+
+  /** Every page of the test ran without console errors, exceptions or CSP violations. */
+  expectCleanConsole(): void {
+    for (const p of this.pages) expect(p.problems, 'console errors / CSP violations').to.deep.equal([]);
+  }
+}
+
 export async function signIn(page: Page, username: string, code: string): Promise<void> {
   await page.fill('#login-user', username);
   await page.fill('#login-code', code);
