@@ -29,7 +29,7 @@ DET_TO_VEG = {
     "sweetpotato": "Potato", "tomato": "Tomato",
 }
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 def default_data_dir() -> str:
@@ -118,9 +118,18 @@ def _job(args):
     tr = np.asarray(im.resize((train_size, train_size), Image.BICUBIC, reducing_gap=None), dtype=np.uint8)
     ev = None
     if eval_size:
-        # The runtime's "stretch" preprocessing: the whole frame resized to eval_size x eval_size.
-        ev = np.asarray(im.resize((eval_size, eval_size), Image.LANCZOS, reducing_gap=None), dtype=np.uint8)
+        ev = runtime_resize(path, eval_size)
     return tr, ev
+
+
+def runtime_resize(path: str, size: int) -> np.ndarray:
+    """The runtime's "stretch" preprocessing as closely as PIL gets to it: vegkiosk decodes JPEGs with
+    libjpeg's shrink-on-load (DCT scaling to the smallest 1/2..1/8 scale still >= the target) and then
+    resizes with a linear kernel; Image.draft is the same libjpeg scaling."""
+    im = Image.open(path)
+    im.draft("RGB", (size, size))
+    im = im.convert("RGB")
+    return np.asarray(im.resize((size, size), Image.BILINEAR), dtype=np.uint8)
 
 
 def build_cache(data_dir: str, cache_dir: str, train_size: int, eval_size: int, workers: int = 2):

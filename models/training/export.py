@@ -15,7 +15,7 @@ from net import ExportWrapper
 def export(m, args, results):
     import onnx
     m.eval()
-    w = ExportWrapper(m).eval()
+    w = ExportWrapper(m, flip=args.tta == "flip", width=args.size).eval()
     os.makedirs(args.out_dir, exist_ok=True)
     onnx_path = os.path.join(args.out_dir, args.name + ".onnx")
     x = torch.zeros(1, 3, args.size, args.size)

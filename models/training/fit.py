@@ -93,9 +93,28 @@ def mix(x, t, g, p_mix: float):
 
 
 # ----------------------------------------------------------------------------------------------- training loop
+class EMA:
+    """Exponential moving average of every float tensor in the state dict (weights and BN statistics).
+    With a few thousand steps on a few thousand photos the last SGD iterate is noisy; the average is
+    what gets evaluated and exported."""
+
+    def __init__(self, net, decay: float):
+        self.decay = decay
+        self.state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, net):
+        for k, v in net.state_dict().items():
+            if v.dtype.is_floating_point:
+                self.state[k].mul_(self.decay).add_(v.detach(), alpha=1 - self.decay)
+            else:
+                self.state[k].copy_(v)
+
+
 def train_stage(net, imgs, labels, weights, num_classes, epochs, args, dev, g, lr, name,
-                neg_imgs=None, eval_fn=None):
-    """imgs: uint8 tensor [N,H,W,3] (CPU); labels: int64 [N]; weights: per-sample sampling weight."""
+                neg_imgs=None, eval_fn=None, ema=None):
+    """imgs: uint8 tensor [N,H,W,3] (CPU); labels: int64 [N]; weights: per-sample sampling weight.
+    ema: an EMA updated after every step, when given."""
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=args.wd)
     steps_per_epoch = max(1, len(labels) // args.bs)
     total = epochs * steps_per_epoch
@@ -132,6 +151,8 @@ def train_stage(net, imgs, labels, weights, num_classes, epochs, args, dev, g, l
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if ema is not None:
+                ema.update(net)
             step += 1
             tl += loss.item() * len(y)
             tc += (out[:len(y)].argmax(1) == y).sum().item()
@@ -143,12 +164,17 @@ def train_stage(net, imgs, labels, weights, num_classes, epochs, args, dev, g, l
 
 
 @torch.no_grad()
-def predict(net, eval_imgs, dev, bs=256):
+def predict(net, eval_imgs, dev, bs=256, flip=False):
+    """Logits for uint8 [N,H,W,3] images; flip=True averages them with the mirrored image's logits
+    (what the exported graph does with --tta flip)."""
     net.eval()
     outs = []
     for i in range(0, len(eval_imgs), bs):
-        x = eval_imgs[i:i + bs].to(dev).permute(0, 3, 1, 2).float().div_(255)
-        outs.append(net(normalize(x)).float().cpu())
+        x = normalize(eval_imgs[i:i + bs].to(dev).permute(0, 3, 1, 2).float().div_(255))
+        out = net(x).float()
+        if flip:
+            out = (out + net(torch.flip(x, dims=[3])).float()) / 2
+        outs.append(out.cpu())
     return torch.cat(outs)
 
 

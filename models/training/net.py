@@ -61,14 +61,23 @@ class VegNet(nn.Module):
 
 
 class ExportWrapper(nn.Module):
-    """Outputs (logits [N,C], embedding [N,D] L2-normalised) for ONNX export."""
+    """Outputs (logits [N,C], embedding [N,D] L2-normalised) for ONNX export. With flip=True the graph
+    also runs the mirrored image (one batch of 2N) and averages the features: a test-time flip that
+    the runtime gets without knowing about it."""
 
-    def __init__(self, net: VegNet):
+    def __init__(self, net: VegNet, flip: bool = False, width: int = 0):
         super().__init__()
         self.net = net
+        self.flip = flip
+        # the column order of a mirrored image, a constant in the graph (exports as one Gather)
+        self.register_buffer("rev", torch.arange(width - 1, -1, -1), persistent=False)
 
     def forward(self, x):
-        f = self.net.embed(x)
+        if self.flip:
+            both = self.net.embed(torch.cat([x, x.index_select(3, self.rev)], 0))
+            f = both.reshape(2, -1, both.shape[1]).mean(0)
+        else:
+            f = self.net.embed(x)
         logits = self.net.head(f)
         emb = f / torch.sqrt(torch.sum(f * f, dim=1, keepdim=True) + 1e-12)
         return logits, emb

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import data as D  # noqa: E402
 from net import VegNet, count_macs  # noqa: E402
-from fit import MEAN, STD, log, seed_all, augment, normalize, mix, train_stage, predict, metrics  # noqa: E402,F401
+from fit import MEAN, STD, EMA, log, seed_all, train_stage, predict, metrics  # noqa: E402
 from export import export  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -47,16 +47,16 @@ def main():
     ap.add_argument("--cache-dir", default="/tmp/vegkiosk-cache", help="decoded-image cache, outside the repo")
     ap.add_argument("--out-dir", default=os.path.join(REPO, "models"))
     ap.add_argument("--name", default="vegetables-v1")
-    ap.add_argument("--version", default="1.0.0")
+    ap.add_argument("--version", default="1.1.0")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--size", type=int, default=96)
-    ap.add_argument("--cache-size", type=int, default=128)
+    ap.add_argument("--size", type=int, default=112)
+    ap.add_argument("--cache-size", type=int, default=144)
     ap.add_argument("--bs", type=int, default=64)
     ap.add_argument("--wd", type=float, default=5e-4)
-    ap.add_argument("--pre-epochs", type=int, default=20)
+    ap.add_argument("--pre-epochs", type=int, default=30)
     ap.add_argument("--pre-lr", type=float, default=0.1)
-    ap.add_argument("--ft-epochs", type=int, default=30)
+    ap.add_argument("--ft-epochs", type=int, default=40)
     ap.add_argument("--ft-lr", type=float, default=0.04)
     ap.add_argument("--mix", type=float, default=0.5, help="probability of mixup/cutmix per batch")
     ap.add_argument("--smooth", type=float, default=0.1)
@@ -65,6 +65,8 @@ def main():
     ap.add_argument("--no-det", action="store_true", help="fine-tune on Grocery vegetables only")
     ap.add_argument("--no-balance", action="store_true")
     ap.add_argument("--eval-every", type=int, default=5)
+    ap.add_argument("--ema", type=float, default=0.998, help="EMA decay of the weights per step (0: off); the EMA weights are exported")
+    ap.add_argument("--tta", choices=["none", "flip"], default="flip", help="test-time augmentation built into the exported graph")
     ap.add_argument("--pretrained", default="", help="reuse a saved pretrain checkpoint (skips stage 1)")
     ap.add_argument("--pre-continue", type=int, default=0, help="with --pretrained: train stage 1 for this many more epochs (fresh warmup+cosine)")
     ap.add_argument("--pre-include-veg", action="store_true", help="stage 1 also sees the Grocery vegetable train photos (fine labels)")
@@ -149,8 +151,11 @@ def main():
         w = (1.0 / np.sqrt(counts[pre_labels])) if not args.no_balance else np.ones(len(pre_labels))
         log(f"stage 1: pretrain on {len(pre_idx)} images, {n_pre} classes, {args.pre_epochs} epochs")
         g = torch.Generator().manual_seed(args.seed + 1)
+        ema = EMA(net, args.ema) if args.ema > 0 else None
         train_stage(net, imgs[torch.from_numpy(pre_idx)], torch.from_numpy(pre_labels), w, n_pre,
-                    args.pre_epochs, args, dev, g, args.pre_lr, "pretrain")
+                    args.pre_epochs, args, dev, g, args.pre_lr, "pretrain", ema=ema)
+        if ema is not None:
+            net.load_state_dict(ema.state)
         if args.save_pretrained:
             torch.save(net.state_dict(), args.save_pretrained)
     pre_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -185,17 +190,38 @@ def main():
         ev_imgs = eval_imgs_all[torch.tensor([eval_pos[int(i)] for i in eval_g_idx])]
         ev_y = torch.tensor([veg_label(i) for i in eval_g_idx])
 
+        ema = EMA(m, args.ema) if args.ema > 0 else None
+        ema_net = make_net(15) if ema is not None else None
+
         def eval_fn():
             p = predict(m, ev_imgs, dev).argmax(1)
-            return f"eval-acc {(p == ev_y).float().mean().item():.3f} (n={len(ev_y)})"
+            msg = f"eval-acc {(p == ev_y).float().mean().item():.3f} (n={len(ev_y)})"
+            if ema is not None:
+                ema_net.load_state_dict(ema.state)
+                pe = predict(ema_net, ev_imgs, dev).argmax(1)
+                msg += f" ema {(pe == ev_y).float().mean().item():.3f}"
+            return msg
 
         log(f"stage 2 [{tag}]: fine-tune on {len(gi)} Grocery + {0 if args.no_det else len(d_idx)} detection crops, {args.ft_epochs} epochs")
         g = torch.Generator().manual_seed(args.seed + 200 + seed_off)
         neg = imgs[torch.from_numpy(neg_idx)] if args.neg_frac > 0 else None
         train_stage(m, imgs[torch.from_numpy(ti)], torch.from_numpy(tl), w, 15, args.ft_epochs, args, dev, g,
-                    args.ft_lr, tag, neg_imgs=neg, eval_fn=eval_fn)
-        logits = predict(m, ev_imgs, dev)
-        return m, logits, ev_y
+                    args.ft_lr, tag, neg_imgs=neg, eval_fn=eval_fn, ema=ema)
+        # every variant is measured (for the model card's "what each step bought"); the one configured by
+        # --ema/--tta is the one returned and exported
+        variants = {}
+        for wname, net_w in (("last", m), ("ema", ema_net)):
+            if net_w is None:
+                continue
+            if wname == "ema":
+                net_w.load_state_dict(ema.state)
+            for flip in (False, True):
+                lg = predict(net_w, ev_imgs, dev, flip=flip)
+                variants[f"{wname}{'+flip' if flip else ''}"] = {"logits": lg, "acc": float((lg.argmax(1) == ev_y).float().mean())}
+        log(f"[{tag}] " + "  ".join(f"{k} {v['acc']:.4f}" for k, v in variants.items()))
+        chosen = ("ema" if ema is not None else "last") + ("+flip" if args.tta == "flip" else "")
+        out_net = ema_net if ema is not None else m
+        return out_net, variants[chosen]["logits"], ev_y, {k: v["acc"] for k, v in variants.items()}
 
     results = {"args": vars(args), "device": str(dev)}
     if args.cv:
@@ -222,8 +248,9 @@ def main():
         for k in which:
             test = np.array(sorted(folds[k]))
             train = np.array(sorted(set(allv.tolist()) - set(folds[k])))
-            _, logits, y = finetune(train, test, f"cv{k}", k + 1)
+            _, logits, y, variants = finetune(train, test, f"cv{k}", k + 1)
             mt = metrics(logits.argmax(1), y, 15)
+            mt["variants"] = variants
             accs.append(mt["acc"])
             results["cv"][str(k)] = mt
             log(f"CV fold {k}: acc {mt['acc']:.4f} (n={mt['n']})")
@@ -234,8 +261,9 @@ def main():
         results["cv_folds_run"] = which
         log(f"CV mean over folds {which}: {np.mean(accs):.4f}")
     else:
-        m, logits, y = finetune(gv_train, gv_val, "final", 0)
+        m, logits, y, variants = finetune(gv_train, gv_val, "final", 0)
         mt = metrics(logits.argmax(1), y, 15)
+        mt["variants"] = variants
         results["val"] = mt
         results["val_pred"] = logits.argmax(1).tolist()
         results["val_paths"] = [str(c["paths"][i]).split("grocery/dataset/")[-1] for i in gv_val]
