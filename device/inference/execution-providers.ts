@@ -145,17 +145,22 @@ export function ensureXdgRuntimeDir(): void {
 }
 
 /**
- * onnxruntime-node only passes `deviceId` to TensorRT, so the engine cache can only be asked for
- * through TensorRT's environment variables. Builds that take provider options from the binding
- * may ignore these; then the cache stays off and engines are rebuilt at every start (slow, not wrong).
+ * The session options for one attempt. Deliberately without `extra` (session config entries): the
+ * EP-context entries (`ep.context_*`) are the only ones that could give TensorRT an engine cache, but
+ * onnxruntime-node 1.30 appends TensorRT before it adds `extra`, and TensorRT copies `ep.context_*`
+ * into its options only while being appended, so it never sees them; on a CPU session opened from
+ * bytes the same entries make onnxruntime refuse the model. README "Execution providers" has the
+ * evidence, and why the ORT_TENSORRT_* variables are no way round it either.
  */
-function configureTensorRtCache(dataDir: string): string {
-  const cacheDir = join(dataDir, 'trt-cache');
-  mkdirSync(cacheDir, { recursive: true });
-  process.env.ORT_TENSORRT_ENGINE_CACHE_ENABLE ??= '1';
-  process.env.ORT_TENSORRT_CACHE_PATH ??= cacheDir;
-  process.env.ORT_TENSORRT_ENGINE_CACHE_PATH ??= cacheDir;
-  return cacheDir;
+export function sessionOptionsFor(
+  provider: string,
+  candidates: readonly string[],
+  intraOpNumThreads: number,
+): ort.InferenceSession.SessionOptions {
+  const executionProviders: string[] = [provider];
+  // Nodes TensorRT cannot take go to CUDA rather than the CPU when CUDA is there too.
+  if (provider === 'tensorrt' && candidates.includes('cuda')) executionProviders.push('cuda');
+  return { intraOpNumThreads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionProviders };
 }
 
 export interface CreateSessionOptions {
@@ -163,8 +168,6 @@ export interface CreateSessionOptions {
   executionProviders?: readonly string[];
   /** 0 (default) = max(1, cpus - 1). */
   threads?: number;
-  /** For the TensorRT engine cache (`<dataDir>/trt-cache`). */
-  dataDir: string;
   logger?: Logger;
   /** Names the model in errors and logs. */
   modelLabel: string;
@@ -211,21 +214,15 @@ export async function createSession(
 ): Promise<CreatedSession> {
   const { candidates, skipped } = planProviders(opts.executionProviders ?? ['auto'], opts.env);
   const attempts: ProviderAttempt[] = [...skipped];
-  const base: ort.InferenceSession.SessionOptions = {
-    intraOpNumThreads: resolveThreads(opts.threads),
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-  };
+  const threads = resolveThreads(opts.threads);
   for (const provider of candidates) {
-    const executionProviders: ort.InferenceSession.ExecutionProviderConfig[] = [provider];
     if (provider === 'webgpu') ensureXdgRuntimeDir();
     if (provider === 'tensorrt') {
-      configureTensorRtCache(opts.dataDir);
-      // Nodes TensorRT cannot take go to CUDA rather than the CPU when CUDA is there too.
-      if (candidates.includes('cuda')) executionProviders.push('cuda');
+      opts.logger?.info({ model: opts.modelLabel, executionProvider: provider },
+        'building the TensorRT engine (onnxruntime-node keeps no engine cache, so this happens at every start and can be slow)');
     }
     try {
-      const session = await ort.InferenceSession.create(model, { ...base, executionProviders });
+      const session = await ort.InferenceSession.create(model, sessionOptionsFor(provider, candidates, threads));
       attempts.push({ provider, outcome: 'active', reason: 'session created' });
       opts.logger?.info({ model: opts.modelLabel, executionProvider: provider, attempts }, 'inference session ready');
       return { session, executionProvider: provider, attempts };

@@ -11,7 +11,10 @@ export interface LoadModelOptions {
   executionProviders?: readonly string[];
   /** onnxruntime intra-op threads; 0 (default) = max(1, cpus - 1). */
   threads?: number;
-  /** Service data directory (TensorRT engine cache lives in `<dataDir>/trt-cache`). */
+  /**
+   * Service data directory. Inference keeps nothing there: onnxruntime-node offers no way to give
+   * TensorRT an engine cache (README, "Execution providers").
+   */
   dataDir: string;
   logger?: Logger;
   /** Preprocessing buffers kept for reuse (default 2). */
@@ -123,7 +126,6 @@ export async function loadModel(modelPath: string, opts: LoadModelOptions): Prom
     {
       executionProviders: opts.executionProviders,
       threads: opts.threads,
-      dataDir: opts.dataDir,
       logger: opts.logger,
       modelLabel: modelPath,
       env: opts.providerEnvironment,
