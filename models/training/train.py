@@ -75,6 +75,7 @@ def main():
     ap.add_argument("--cv-grouped", action="store_true", help="CV folds as contiguous file-order blocks per class (keeps near-duplicate shots together)")
     ap.add_argument("--cv-folds", default="", help="comma list of fold indices to run (default all)")
     ap.add_argument("--results", default="", help="write metrics JSON here")
+    ap.add_argument("--save-final", default="", help="also save the exported network's state dict here (for later evaluation)")
     ap.add_argument("--no-export", action="store_true")
     args = ap.parse_args()
 
@@ -270,6 +271,8 @@ def main():
         log(f"val acc {mt['acc']:.4f} (n={mt['n']})")
         for k, v in mt["per_class"].items():
             log(f"  {k:10s} {v['correct']}/{v['n']}")
+        if args.save_final:
+            torch.save(m.state_dict(), args.save_final)
         if not args.no_export:
             export(m.cpu(), args, results)
     results["train_seconds"] = time.time() - t_start
