@@ -14,12 +14,13 @@ import { loadModel } from '../device/inference/onnx-model.ts';
 import { makeTempModels, type TempModels } from './fixtures/inference/temp-models.ts';
 
 // There is no TensorRT on the machines these tests run on: they check what vegkiosk asks of
-// onnxruntime for TensorRT, and the onnxruntime-node behaviour that rules out an engine cache.
+// onnxruntime for TensorRT, and the onnxruntime-node behaviour that rules out TensorRT's own engine
+// cache (vegkiosk's replacement, built with trtexec, is tested in inference-tensorrt-engine-cache.test.ts).
 const TRT_LIBRARY = join(bindingDirectory(), 'libonnxruntime_providers_tensorrt.so');
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ortEnvKeys = () => Object.keys(process.env).filter((k) => k.startsWith('ORT_TENSORRT_')).sort();
 
-describe('inference: TensorRT and the engine cache onnxruntime-node cannot give it', () => {
+describe('inference: TensorRT and the engine cache onnxruntime-node cannot turn on', () => {
   let models: TempModels;
   before(async () => { models = await makeTempModels(); });
   after(async () => { await models.cleanup(); });
@@ -37,7 +38,8 @@ describe('inference: TensorRT and the engine cache onnxruntime-node cannot give 
   });
 
   it('a TensorRT that cannot start falls back to cpu, logs why, sets no ORT_TENSORRT_* variable and writes nothing to the data dir', async function () {
-    // With the real provider library present TensorRT might start; this checks the failure path.
+    // With the real provider library present TensorRT might start; this checks the failure path. There is
+    // no trtexec here either, so vegkiosk's own engine cache is not built: the data dir must stay empty.
     if (existsSync(TRT_LIBRARY)) this.skip();
     const dataDir = await mkdtemp(join(tmpdir(), 'vegkiosk-trt-data-'));
     const lines: string[] = [];

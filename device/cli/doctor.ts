@@ -7,6 +7,7 @@ import type { Config } from '../config/config.ts';
 import { ConfigError, loadConfig } from '../config/load-config.ts';
 import { describeProviders, planProviders, resolveThreads } from '../inference/execution-providers.ts';
 import { loadModel } from '../inference/onnx-model.ts';
+import { findCachedEngine, findTrtexec } from '../inference/tensorrt-engine-cache.ts';
 import { parseArgs, stringFlag } from './usage.ts';
 
 /**
@@ -74,6 +75,8 @@ export async function doctorCommand(argv: string[]): Promise<number> {
     line(`  ${model.manifest.name} ${model.manifest.version}, ${model.manifest.kind}, ${model.manifest.labels.length} labels, SHA-256 verified`);
     line(`  runs on: ${model.executionProvider} with ${resolveThreads(config.inferenceThreads)} thread(s)`);
     for (const a of model.providerAttempts) line(`    ${a.provider}: ${a.outcome} (${a.reason})`);
+    const cached = findCachedEngine(config.dataDir, model.manifest.sha256);
+    line(`  TensorRT engine cache: trtexec ${findTrtexec() ?? 'not found (PATH, /usr/src/tensorrt/bin)'}; ${cached ? `engine for this model cached (${cached})` : 'no cached engine for this model'}`);
     await model.close();
   } catch (err) {
     line(`  cannot be used: ${(err as Error).message}`);

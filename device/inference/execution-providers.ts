@@ -4,6 +4,7 @@ import { availableParallelism, tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Logger } from '../logger.ts';
+import { openTensorRtFromCache, type TensorRtCacheRequest } from './tensorrt-engine-cache.ts';
 
 /** What `auto` tries, best first. */
 export const AUTO_ORDER = ['tensorrt', 'cuda', 'webgpu', 'cpu'] as const;
@@ -146,11 +147,10 @@ export function ensureXdgRuntimeDir(): void {
 
 /**
  * The session options for one attempt. Deliberately without `extra` (session config entries): the
- * EP-context entries (`ep.context_*`) are the only ones that could give TensorRT an engine cache, but
- * onnxruntime-node 1.30 appends TensorRT before it adds `extra`, and TensorRT copies `ep.context_*`
- * into its options only while being appended, so it never sees them; on a CPU session opened from
- * bytes the same entries make onnxruntime refuse the model. README "Execution providers" has the
- * evidence, and why the ORT_TENSORRT_* variables are no way round it either.
+ * EP-context entries (`ep.context_*`) cannot give TensorRT an engine cache, because onnxruntime-node 1.30
+ * appends TensorRT before it adds `extra`, and TensorRT copies `ep.context_*` into its options only while
+ * being appended; on a CPU session opened from bytes the same entries make onnxruntime refuse the model.
+ * vegkiosk's own cache (tensorrt-engine-cache.ts) needs no options. README "Execution providers".
  */
 export function sessionOptionsFor(
   provider: string,
@@ -172,6 +172,8 @@ export interface CreateSessionOptions {
   /** Names the model in errors and logs. */
   modelLabel: string;
   env?: ProviderEnvironment;
+  /** When given, tensorrt first tries the engine cache in `<dataDir>/trt-cache` (built with trtexec). */
+  tensorRtCache?: TensorRtCacheRequest;
 }
 
 export interface CreatedSession {
@@ -217,9 +219,17 @@ export async function createSession(
   const threads = resolveThreads(opts.threads);
   for (const provider of candidates) {
     if (provider === 'webgpu') ensureXdgRuntimeDir();
+    if (provider === 'tensorrt' && opts.tensorRtCache) {
+      const session = await openTensorRtFromCache(opts.tensorRtCache, sessionOptionsFor(provider, candidates, threads), opts.logger);
+      if (session) {
+        attempts.push({ provider, outcome: 'active', reason: 'session created from the cached TensorRT engine' });
+        opts.logger?.info({ model: opts.modelLabel, executionProvider: provider, attempts }, 'inference session ready');
+        return { session, executionProvider: provider, attempts };
+      }
+    }
     if (provider === 'tensorrt') {
       opts.logger?.info({ model: opts.modelLabel, executionProvider: provider },
-        'building the TensorRT engine (onnxruntime-node keeps no engine cache, so this happens at every start and can be slow)');
+        'building the TensorRT engine in memory (no usable engine cache, see the lines above; this happens at every start and can be slow)');
     }
     try {
       const session = await ort.InferenceSession.create(model, sessionOptionsFor(provider, candidates, threads));

@@ -12,8 +12,8 @@ export interface LoadModelOptions {
   /** onnxruntime intra-op threads; 0 (default) = max(1, cpus - 1). */
   threads?: number;
   /**
-   * Service data directory. Inference keeps nothing there: onnxruntime-node offers no way to give
-   * TensorRT an engine cache (README, "Execution providers").
+   * Service data directory. With tensorrt, the engine cache built by trtexec lives in `<dataDir>/trt-cache`
+   * (README, "Execution providers"); nothing is written there otherwise.
    */
   dataDir: string;
   logger?: Logger;
@@ -129,6 +129,7 @@ export async function loadModel(modelPath: string, opts: LoadModelOptions): Prom
       logger: opts.logger,
       modelLabel: modelPath,
       env: opts.providerEnvironment,
+      tensorRtCache: { dataDir: opts.dataDir, modelPath, sha256: manifest.sha256, modelBytes: files.bytes },
     },
     (reason) => new ModelFileError(
       `${modelPath}: onnxruntime cannot load this file (${reason}); it is probably truncated or not an ONNX model: ` +

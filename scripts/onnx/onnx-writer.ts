@@ -1,8 +1,9 @@
 /**
  * A minimal ONNX protobuf writer, so test and benchmark models can be generated from TypeScript
  * without Python or the onnx package. It covers only what vegkiosk's generated graphs need:
- * float/int64 tensors, tensor-typed graph inputs/outputs, and int/ints/float/floats/tensor
- * attributes. Field numbers follow onnx/onnx.proto (proto2).
+ * float/int64 tensors, tensor-typed graph inputs/outputs, int/ints/float/floats/string/tensor
+ * attributes, and nodes of other domains (com.microsoft's EPContext, for the TensorRT engine cache).
+ * Field numbers follow onnx/onnx.proto (proto2).
  */
 
 /** Protobuf wire types. */
@@ -14,7 +15,7 @@ const FIXED32 = 5;
 export const DataType = { FLOAT: 1, INT64: 7 } as const;
 
 /** AttributeProto.AttributeType values used here. */
-const AttributeType = { FLOAT: 1, INT: 2, TENSOR: 4, FLOATS: 6, INTS: 7 } as const;
+const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7 } as const;
 
 class ProtoWriter {
   private readonly chunks: Uint8Array[] = [];
@@ -113,6 +114,7 @@ export type AttributeValue =
   | { ints: number[] }
   | { float: number }
   | { floats: number[] }
+  | { string: string }
   | { tensor: TensorSpec };
 
 function encodeAttribute(name: string, value: AttributeValue): Uint8Array {
@@ -127,6 +129,8 @@ function encodeAttribute(name: string, value: AttributeValue): Uint8Array {
   } else if ('floats' in value) {
     w.varint(20, AttributeType.FLOATS);
     for (const f of value.floats) w.float(7, f);
+  } else if ('string' in value) {
+    w.varint(20, AttributeType.STRING).string(4, value.string);
   } else {
     w.varint(20, AttributeType.TENSOR).bytes(5, encodeTensor(value.tensor));
   }
@@ -138,6 +142,8 @@ export interface NodeSpec {
   inputs: string[];
   outputs: string[];
   name?: string;
+  /** Operator domain; default '' (ai.onnx). Other domains need an entry in ModelSpec.extraOpsets. */
+  domain?: string;
   attributes?: Record<string, AttributeValue>;
 }
 
@@ -148,6 +154,7 @@ function encodeNode(n: NodeSpec, index: number): Uint8Array {
   w.string(3, n.name ?? `${n.op.toLowerCase()}_${index}`);
   w.string(4, n.op);
   for (const [name, value] of Object.entries(n.attributes ?? {})) w.bytes(5, encodeAttribute(name, value));
+  if (n.domain) w.string(7, n.domain);
   return w.finish();
 }
 
@@ -186,6 +193,8 @@ export interface ModelSpec {
   irVersion?: number;
   producer?: string;
   docString?: string;
+  /** Opset imports besides ai.onnx, e.g. [{ domain: 'com.microsoft', version: 1 }]. */
+  extraOpsets?: { domain: string; version: number }[];
 }
 
 /** Serialises a ModelProto. */
@@ -204,5 +213,6 @@ export function encodeModel(spec: ModelSpec): Uint8Array {
     .string(3, '1');
   if (spec.docString) m.string(6, spec.docString);
   m.bytes(7, g.finish()).bytes(8, opset);
+  for (const o of spec.extraOpsets ?? []) m.bytes(8, new ProtoWriter().string(1, o.domain).varint(2, o.version).finish());
   return m.finish();
 }
