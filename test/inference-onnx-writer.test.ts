@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { loadModelFiles } from '../device/inference/manifest.ts';
 import { loadModel } from '../device/inference/onnx-model.ts';
 import { VEGETABLE_LABELS, writeBenchClassifier, writeTestClassifier } from '../scripts/onnx/make-test-models.ts';
-import { encodeModel, encodeTensor } from '../scripts/onnx/onnx-writer.ts';
+import { encodeModel, encodeTensor } from '../device/inference/onnx-writer.ts';
 
 const run = promisify(execFile);
 const SCRIPT = fileURLToPath(new URL('../scripts/onnx/make-test-models.ts', import.meta.url));

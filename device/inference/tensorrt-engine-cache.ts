@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, delimiter, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { encodeModel } from '../../scripts/onnx/onnx-writer.ts';
+import { encodeModel } from './onnx-writer.ts';
 import type { Logger } from '../logger.ts';
 
 /*

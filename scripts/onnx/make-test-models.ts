@@ -10,7 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ModelManifest } from '../../device/inference/model.ts';
-import { encodeModel, type NodeSpec, type ValueSpec } from './onnx-writer.ts';
+import { encodeModel, type NodeSpec, type ValueSpec } from '../../device/inference/onnx-writer.ts';
 
 export interface WrittenModel {
   onnxPath: string;

@@ -1,5 +1,5 @@
 /**
- * A minimal ONNX protobuf writer, so test and benchmark models can be generated from TypeScript
+ * A minimal ONNX protobuf writer: test and benchmark models are generated with it from TypeScript
  * without Python or the onnx package. It covers only what vegkiosk's generated graphs need:
  * float/int64 tensors, tensor-typed graph inputs/outputs, int/ints/float/floats/string/tensor
  * attributes, and nodes of other domains (com.microsoft's EPContext, for the TensorRT engine cache).
