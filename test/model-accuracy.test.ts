@@ -1,0 +1,31 @@
+import { expect } from 'chai';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEFAULT_DATA_DIR, evaluateOnGroceryVal, type RecordedEvaluation } from '../scripts/evaluate-model.ts';
+import { PACKAGE_ROOT } from '../scripts/soak-service.ts';
+
+const VAL_LIST = join(DEFAULT_DATA_DIR, 'grocery', 'dataset', 'val.txt');
+
+describe('default model accuracy (Grocery val vegetables through vegkiosk classify)', function () {
+  this.timeout(120_000);
+
+  before(function () {
+    if (!existsSync(VAL_LIST)) {
+      console.log(`      skipped: needs the Grocery Store photos in ${DEFAULT_DATA_DIR} (../shared/data beside the checkout)`);
+      this.skip();
+    }
+  });
+
+  it('scores what its manifest and model card say, through the real preprocessing and onnxruntime', async () => {
+    const manifest = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'models', 'vegetables-v1.json'), 'utf8')) as { evaluation?: RecordedEvaluation };
+    expect(manifest.evaluation, 'models/vegetables-v1.json has no "evaluation" (run scripts/evaluate-model.ts --record)').to.be.an('object');
+    const recorded = manifest.evaluation!;
+    const measured = await evaluateOnGroceryVal();
+    expect(measured.n).to.equal(recorded.n);
+    // One photo of slack: another CPU's float rounding may flip a borderline photo. A change to the
+    // preprocessing (kernel, shrink-on-load, normalisation) moves several and fails here.
+    expect(Math.abs(measured.correct - recorded.correct), `measured ${measured.correct}/${measured.n}, recorded ${recorded.correct}`).to.be.at.most(1);
+    const readme = readFileSync(join(PACKAGE_ROOT, 'models', 'README.md'), 'utf8');
+    expect(readme, 'the model card quotes the recorded val figure').to.include(`${recorded.correct}/${recorded.n}`);
+  });
+});
