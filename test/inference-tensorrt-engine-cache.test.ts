@@ -202,6 +202,19 @@ describe('inference: the TensorRT engine cache built with trtexec and loaded as 
     expect(lines.join('')).to.match(/moved it aside/);
   });
 
+  it('compiles the bytes whose SHA-256 was checked, even if the model file is swapped after the check', async () => {
+    const sha = models.classifier.manifest.sha256;
+    const pinned = await readFile(models.classifier.onnxPath);
+    const swapped = join(work, 'swapped.onnx');
+    await writeFile(swapped, 'not the pinned model');
+    // The stand-in copies whatever --onnx names, so the test can compare it with the pinned bytes.
+    const trtexec = await standInTrtexec(work, `for a in "$@"; do case "$a" in --onnx=*) cp "\${a#--onnx=}" "${work}/compiled.onnx";; esac; done; ${WRITES_ENGINE}`);
+    const req = { dataDir: work, modelPath: swapped, sha256: sha, modelBytes: pinned, findTrtexec: () => trtexec };
+    await openTensorRtFromCache(req, { executionProviders: ['cpu'] });
+    expect(Buffer.compare(await readFile(join(work, 'compiled.onnx')), pinned)).to.equal(0);
+    expect((await readdir(join(work, 'trt-cache'))).filter((f) => f.includes('source'))).to.deep.equal([]);
+  });
+
   it('without trtexec nothing is built or written, and auto on this machine still ends on cpu or webgpu', async () => {
     const req = { dataDir: work, modelPath: models.classifier.onnxPath, sha256: models.classifier.manifest.sha256, modelBytes: new Uint8Array(), findTrtexec: () => null };
     expect(await openTensorRtFromCache(req, { executionProviders: ['tensorrt'] })).to.equal(null);

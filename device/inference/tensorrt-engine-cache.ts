@@ -167,7 +167,7 @@ export async function buildEngineCache(o: BuildEngineOptions): Promise<void> {
   // Leftovers of killed builds, and engines of models or TensorRT versions no longer in use (they are large).
   for (const f of readdirSync(paths.dir)) {
     const p = join(paths.dir, f);
-    if (f.endsWith(PARTIAL) || (p !== paths.engine && p !== paths.ctx && /(\.engine|_ctx\.onnx)$/.test(f))) rmSync(p, { force: true });
+    if (f.endsWith(PARTIAL) || (p !== paths.engine && p !== paths.ctx && /(\.engine|_ctx\.onnx|\.source\.onnx)$/.test(f) && !f.startsWith(basename(paths.engine)))) rmSync(p, { force: true });
   }
   const partial = paths.engine + PARTIAL;
   const started = Date.now();
@@ -228,14 +228,21 @@ export async function openTensorRtFromCache(
   const paths = engineCachePaths(req.dataDir, req.sha256, await tensorRtVersion(trtexec, req.run));
   let builtNow = false;
   const build = async (): Promise<boolean> => {
+    // trtexec reads the bytes whose SHA-256 was checked, not the model path again: a file swapped after
+    // the check must not end up compiled into an engine that is cached under the pinned hash.
+    const pinnedCopy = `${paths.engine}.source.onnx`;
     try {
+      mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+      writeFileSync(pinnedCopy, req.modelBytes, { mode: 0o600 });
       const io = await modelIo(req.modelBytes);
-      await buildEngineCache({ trtexec, modelPath: req.modelPath, paths, ...io, run: req.run, timeoutMs: req.timeoutMs, logger });
+      await buildEngineCache({ trtexec, modelPath: pinnedCopy, paths, ...io, run: req.run, timeoutMs: req.timeoutMs, logger });
       builtNow = true;
       return true;
     } catch (err) {
       logger?.warn({ ...log, reason: conciseError(err) }, 'could not build the TensorRT engine cache');
       return false;
+    } finally {
+      rmSync(pinnedCopy, { force: true });
     }
   };
   if (!hasEngineCache(paths) && !(await build())) return null;
