@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import {
-  notifyReady, notifyStatus, notifyStopping, notifyWatchdog, sdNotify, Watchdog, watchdogIntervalMs,
+  extendStartWhile, notifyReady, notifyStatus, notifyStopping, notifyWatchdog, sdNotify, Watchdog, watchdogIntervalMs,
 } from '../device/systemd/notify.ts';
 
 // What systemd's PID 1 does with NOTIFY_SOCKET, minus the bookkeeping: bind an AF_UNIX datagram socket
@@ -110,6 +110,26 @@ describe('systemd notify (device/systemd/notify.ts)', function () {
     expect(await notifyStopping(undefined, { env })).to.equal(true);
     await listener.until((m) => m.includes('STOPPING=1'));
     expect(listener.messages).to.include.members(['READY=1', 'STATUS=first frame inferred', 'WATCHDOG=1', 'STOPPING=1']);
+  });
+
+  it('asks systemd for more start time while a slow start-up step runs, and stops when it ends', async () => {
+    const step = new Promise<string>((resolve) => setTimeout(() => resolve('model open'), 300));
+    const notify = (usec: number) => sdNotify({ EXTEND_TIMEOUT_USEC: String(usec) }, { env });
+    expect(await extendStartWhile(step, { stepMs: 50, maxMs: 60_000, notify })).to.equal('model open');
+    await listener.until((m) => m.includes('EXTEND_TIMEOUT_USEC=100000'));
+    const asked = listener.count('EXTEND_TIMEOUT_USEC=100000');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(listener.count('EXTEND_TIMEOUT_USEC=100000'), 'no requests after the step ended').to.equal(asked);
+  });
+
+  it('stops asking for start time after maxMs, so a hung step still ends in a restart', async () => {
+    let asked = 0;
+    const warnings: string[] = [];
+    const logger = { warn: (_o: unknown, msg: string) => warnings.push(msg) } as unknown as Parameters<typeof extendStartWhile>[1]['logger'];
+    const step = new Promise((resolve) => setTimeout(resolve, 400));
+    await extendStartWhile(step, { stepMs: 20, maxMs: 60, notify: async () => { asked++; }, logger });
+    expect(asked, 'about maxMs / stepMs requests, not one every step for the whole 400 ms').to.be.at.most(3);
+    expect(warnings.join()).to.match(/no longer asking systemd/);
   });
 
   it('cannot be made to send extra fields through a status text', async () => {

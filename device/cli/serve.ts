@@ -7,10 +7,13 @@ import { Pipeline } from '../pipeline/pipeline.ts';
 import { ResultBus } from '../pipeline/result-bus.ts';
 import { serviceStatus } from '../pipeline/service-health.ts';
 import { startServer } from '../server/start-server.ts';
-import { notifyReady, notifyStopping, Watchdog, watchdogIntervalMs } from '../systemd/notify.ts';
+import { extendStartWhile, notifyReady, notifyStopping, Watchdog, watchdogIntervalMs } from '../systemd/notify.ts';
+import { DEFAULT_BUILD_TIMEOUT_MS } from '../inference/tensorrt-engine-cache.ts';
 import { openModel } from './load-model.ts';
 import { parseArgs } from './usage.ts';
 
+/** Longest start-up systemd is asked to wait for: the engine build's own limit plus time to load it. */
+const MODEL_OPEN_LIMIT_MS = DEFAULT_BUILD_TIMEOUT_MS + 10 * 60_000;
 /** Results older than this mean the pipeline is not doing its job (health degraded, watchdog silent). */
 const RESULT_STALE_MS = 10_000;
 /** systemd's default stop timeout is 90 s; we promise 5. */
@@ -27,7 +30,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const board = detectBoard();
   logger.info({ board: board.model, kind: board.kind }, 'board detected');
 
-  const model = await openModel(config, logger);
+  // Opening the model can build a TensorRT engine first (minutes on a Jetson, once per model).
+  const model = await extendStartWhile(openModel(config, logger), { maxMs: MODEL_OPEN_LIMIT_MS, logger });
   logger.info(
     { model: model.manifest.name, version: model.manifest.version, ep: model.executionProvider, attempts: model.providerAttempts },
     `execution provider: ${model.executionProvider}`,

@@ -181,3 +181,39 @@ export class Watchdog {
     }
   }
 }
+
+export interface ExtendStartOptions {
+  /** How often to ask for more time; each request covers twice this, so one late message is harmless. */
+  stepMs?: number;
+  /** Never extend past this in total: a step that hangs must still end in systemd's restart. */
+  maxMs: number;
+  /** Sends one EXTEND_TIMEOUT_USEC request; sdNotify by default. */
+  notify?: (usec: number) => Promise<unknown>;
+  logger?: Logger;
+}
+
+/**
+ * Runs a slow start-up step (the first TensorRT engine build on a Jetson can outlast the unit's
+ * TimeoutStartSec=600) while asking systemd for more start time, so the service is not killed
+ * mid-build, restarted, and made to start the same build again forever. Bounded by maxMs.
+ */
+export async function extendStartWhile<T>(work: Promise<T>, options: ExtendStartOptions): Promise<T> {
+  const stepMs = options.stepMs ?? 60_000;
+  const notify = options.notify ?? ((usec: number) => sdNotify({ EXTEND_TIMEOUT_USEC: String(usec) }));
+  const started = Date.now();
+  const ask = () => {
+    if (Date.now() - started >= options.maxMs) {
+      clearInterval(timer);
+      options.logger?.warn({ maxMs: options.maxMs }, 'start-up step still running; no longer asking systemd for more start time');
+      return;
+    }
+    notify(stepMs * 2 * 1000).catch((err: Error) => options.logger?.warn({ err: err.message }, 'sd_notify EXTEND_TIMEOUT_USEC failed'));
+  };
+  const timer = setInterval(ask, stepMs);
+  timer.unref();
+  try {
+    return await work;
+  } finally {
+    clearInterval(timer);
+  }
+}
