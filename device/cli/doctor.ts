@@ -75,8 +75,12 @@ export async function doctorCommand(argv: string[]): Promise<number> {
     line(`  ${model.manifest.name} ${model.manifest.version}, ${model.manifest.kind}, ${model.manifest.labels.length} labels, SHA-256 verified`);
     line(`  runs on: ${model.executionProvider} with ${resolveThreads(config.inferenceThreads)} thread(s)`);
     for (const a of model.providerAttempts) line(`    ${a.provider}: ${a.outcome} (${a.reason})`);
-    const cached = findCachedEngine(config.dataDir, model.manifest.sha256);
-    line(`  TensorRT engine cache: trtexec ${findTrtexec() ?? 'not found (PATH, /usr/src/tensorrt/bin)'}; ${cached ? `engine for this model cached (${cached})` : 'no cached engine for this model'}`);
+    // Only where TensorRT is in play: on a Pi or a plain PC this line would be noise.
+    const trtexec = findTrtexec();
+    if (trtexec || model.providerAttempts.some((a) => a.provider === 'tensorrt' && a.outcome !== 'skipped')) {
+      const cached = findCachedEngine(config.dataDir, model.manifest.sha256);
+      line(`  TensorRT engine cache: trtexec ${trtexec ?? 'not found (PATH, /usr/src/tensorrt/bin)'}; ${cached ? `engine for this model cached (${cached})` : 'no cached engine for this model'}`);
+    }
     await model.close();
   } catch (err) {
     line(`  cannot be used: ${(err as Error).message}`);
