@@ -61,25 +61,35 @@ class VegNet(nn.Module):
 
 
 class ExportWrapper(nn.Module):
-    """Outputs (logits [N,C], embedding [N,D] L2-normalised) for ONNX export. With flip=True the graph
-    also runs the mirrored image (one batch of 2N) and averages the features: a test-time flip that
-    the runtime gets without knowing about it."""
+    """Outputs (logits [N,C], embedding [N,D]) for ONNX export from one network or an ensemble of them.
 
-    def __init__(self, net: VegNet, flip: bool = False, width: int = 0):
+    Ensemble: the members see the same input; the logits are averaged, and the embedding is the
+    concatenation of the members' L2-normalised embeddings divided by sqrt(K), so it is L2-normalised
+    too (cosine similarity between two embeddings is then the mean of the members' cosines).
+    With flip=True the graph also runs the mirrored image (one batch of 2N) and averages the features:
+    a test-time flip that the runtime gets without knowing about it."""
+
+    def __init__(self, nets, flip: bool = False, width: int = 0):
         super().__init__()
-        self.net = net
+        self.nets = nn.ModuleList(nets if isinstance(nets, (list, tuple)) else [nets])
         self.flip = flip
         # the column order of a mirrored image, a constant in the graph (exports as one Gather)
         self.register_buffer("rev", torch.arange(width - 1, -1, -1), persistent=False)
 
-    def forward(self, x):
+    def _one(self, net, x):
         if self.flip:
-            both = self.net.embed(torch.cat([x, x.index_select(3, self.rev)], 0))
+            both = net.embed(torch.cat([x, x.index_select(3, self.rev)], 0))
             f = both.reshape(2, -1, both.shape[1]).mean(0)
         else:
-            f = self.net.embed(x)
-        logits = self.net.head(f)
-        emb = f / torch.sqrt(torch.sum(f * f, dim=1, keepdim=True) + 1e-12)
+            f = net.embed(x)
+        return net.head(f), f / torch.sqrt(torch.sum(f * f, dim=1, keepdim=True) + 1e-12)
+
+    def forward(self, x):
+        outs = [self._one(net, x) for net in self.nets]
+        if len(outs) == 1:
+            return outs[0]
+        logits = torch.stack([o[0] for o in outs], 0).mean(0)
+        emb = torch.cat([o[1] for o in outs], 1) * (1.0 / len(outs)) ** 0.5
         return logits, emb
 
 

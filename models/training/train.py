@@ -6,14 +6,18 @@ Stages (see models/README.md):
      detection set's train split as box crops -- no Grocery vegetable photo is seen here, so the same
      backbone serves the val evaluation and the cross-validation without leakage;
   2. fine-tune on the 15 coarse vegetable classes: Grocery train photos + matching detection crops,
-     class-balanced sampling, mixup/cutmix, label smoothing, cosine schedule;
+     class-balanced sampling, mixup/cutmix, label smoothing, cosine schedule -- once per ensemble member:
+     by default two members, one starting from the stage-1 backbone (--seeds) and one from random weights
+     (--scratch-seeds); they err on different photos, and the exported graph averages their logits;
   3. evaluate on Grocery val (exactly the runtime's preprocessing: stretch-resize to SIZE x SIZE, RGB,
-     /255, (x-mean)/std), export ONNX (opset 13, dynamic batch, outputs logits + embedding), write manifest.
+     /255, (x-mean)/std), export ONNX (opset 13, dynamic batch, outputs logits + embedding, weights stored
+     as float16), write manifest.
 
 Run with Debian's interpreter (python3-torch 1.13, python3-torchvision, python3-onnx):
   apt-get install -y python3-torch python3-torchvision python3-onnx
-  /usr/bin/python3 models/training/train.py [--data DIR]          # the shipped model (stages 1a + 2)
-  /usr/bin/python3 models/training/train.py --pretrained P --ft-epochs 10 --cv 5 --no-export   # CV
+  /usr/bin/python3 models/training/train.py [--data DIR]          # the shipped model (stage 1 + 2 members)
+  /usr/bin/python3 models/training/train.py --pretrained P --cv 5 --cv-grouped --no-export   # CV
+  /usr/bin/python3 models/training/train.py --scratch-seeds none ...   # one member (v1.0's recipe)
 Stage 1b (--pre-include-veg with --pretrained/--pre-continue) is optional and not in the shipped model.
 """
 from __future__ import annotations
@@ -49,6 +53,8 @@ def main():
     ap.add_argument("--name", default="vegetables-v1")
     ap.add_argument("--version", default="1.0.0")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--seeds", default="", help="comma list of fine-tuning seeds, one ensemble member each, all starting from the one stage-1 backbone (default: --seed; 'none': no such member)")
+    ap.add_argument("--scratch-seeds", default="same", help="comma list of seeds, one ensemble member each, fine-tuned from random weights drawn with that seed (no stage 1); 'same': --seed; 'none': no such member. The exported graph averages all members' logits")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--size", type=int, default=96)
     ap.add_argument("--cache-size", type=int, default=128)
@@ -60,6 +66,7 @@ def main():
     ap.add_argument("--ft-lr", type=float, default=0.04)
     ap.add_argument("--mix", type=float, default=0.5, help="probability of mixup/cutmix per batch")
     ap.add_argument("--smooth", type=float, default=0.1)
+    ap.add_argument("--mosaic", type=float, default=0.0, help="probability that a detection crop is shown as a 2x2/3x3 grid of same-class crops (a crate)")
     ap.add_argument("--min-scale", type=float, default=0.30)
     ap.add_argument("--neg-frac", type=float, default=0.0, help="fraction of non-vegetable photos per fine-tune batch with a uniform target")
     ap.add_argument("--no-det", action="store_true", help="fine-tune on Grocery vegetables only")
@@ -76,6 +83,8 @@ def main():
     ap.add_argument("--cv-folds", default="", help="comma list of fold indices to run (default all)")
     ap.add_argument("--results", default="", help="write metrics JSON here")
     ap.add_argument("--save-final", default="", help="also save the exported network's state dict here (for later evaluation)")
+    ap.add_argument("--weights", choices=["float32", "float16", "int8"], default="float16",
+                    help="how the exported file stores large weights (float16: half the size, int8 per channel: a quarter); inference stays float32")
     ap.add_argument("--no-export", action="store_true")
     args = ap.parse_args()
 
@@ -133,36 +142,60 @@ def main():
     def make_net(k):
         return VegNet(k).to(dev)
 
-    # stage 1
-    net = make_net(n_pre)
-    log(f"net params {sum(p.numel() for p in net.parameters()) / 1e6:.3f}M, MACs@{args.size} {count_macs(VegNet(15), args.size) / 1e6:.1f}M")
-    loaded = False
-    if args.pretrained and os.path.exists(args.pretrained):
-        sd = torch.load(args.pretrained, map_location="cpu")
-        own = net.state_dict()
-        keep = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
-        net.load_state_dict(keep, strict=False)
-        loaded = True
-        log("loaded pretrained", args.pretrained, f"({len(keep)}/{len(own)} tensors; head reset if label space differs)")
-        if args.pre_continue > 0:
-            args.pre_epochs = args.pre_continue
-            loaded = False
-    if not loaded and args.pre_epochs > 0:
-        counts = np.bincount(pre_labels, minlength=n_pre)
-        w = (1.0 / np.sqrt(counts[pre_labels])) if not args.no_balance else np.ones(len(pre_labels))
-        log(f"stage 1: pretrain on {len(pre_idx)} images, {n_pre} classes, {args.pre_epochs} epochs")
-        g = torch.Generator().manual_seed(args.seed + 1)
-        ema = EMA(net, args.ema) if args.ema > 0 else None
-        train_stage(net, imgs[torch.from_numpy(pre_idx)], torch.from_numpy(pre_labels), w, n_pre,
-                    args.pre_epochs, args, dev, g, args.pre_lr, "pretrain", ema=ema)
-        if ema is not None:
-            net.load_state_dict(ema.state)
-        if args.save_pretrained:
-            torch.save(net.state_dict(), args.save_pretrained)
-    pre_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    # ensemble members: (seed, starts from the stage-1 backbone?) -- one member per seed, each trained
+    # exactly as a single run would be, so a member can be reproduced (and checked) on its own
+    pre_seeds = [] if args.seeds == "none" else ([int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed])
+    scratch_seeds = ([] if args.scratch_seeds in ("", "none") else
+                     [args.seed] if args.scratch_seeds == "same" else [int(x) for x in args.scratch_seeds.split(",")])
+    members = [(sd, True) for sd in pre_seeds] + [(sd, False) for sd in scratch_seeds]
+    if not members:
+        ap.error("no ensemble member: give --seeds and/or --scratch-seeds")
+    log(f"net params {sum(p.numel() for p in make_net(n_pre).parameters()) / 1e6:.3f}M, MACs@{args.size} "
+        f"{count_macs(VegNet(15), args.size) / 1e6:.1f}M; members: {len(pre_seeds)} from stage 1 (seeds {pre_seeds}), "
+        f"{len(scratch_seeds)} from random weights (seeds {scratch_seeds})")
 
-    def finetune(train_g_idx, eval_g_idx, tag, seed_off):
-        seed_all(args.seed + 100 + seed_off)
+    def stage1():
+        """The backbone the --seeds members start from: stage 1, or a saved one (--pretrained), or, with
+        --pre-epochs 0, random weights drawn with --seed."""
+        seed_all(args.seed)
+        net = make_net(n_pre)
+        loaded = False
+        if args.pretrained and os.path.exists(args.pretrained):
+            sd = torch.load(args.pretrained, map_location="cpu")
+            own = net.state_dict()
+            keep = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
+            net.load_state_dict(keep, strict=False)
+            loaded = True
+            log("loaded pretrained", args.pretrained, f"({len(keep)}/{len(own)} tensors; head reset if label space differs)")
+            if args.pre_continue > 0:
+                args.pre_epochs = args.pre_continue
+                loaded = False
+        if not loaded and args.pre_epochs > 0:
+            counts = np.bincount(pre_labels, minlength=n_pre)
+            w = (1.0 / np.sqrt(counts[pre_labels])) if not args.no_balance else np.ones(len(pre_labels))
+            log(f"stage 1: pretrain on {len(pre_idx)} images, {n_pre} classes, {args.pre_epochs} epochs")
+            g = torch.Generator().manual_seed(args.seed + 1)
+            ema = EMA(net, args.ema) if args.ema > 0 else None
+            train_stage(net, imgs[torch.from_numpy(pre_idx)], torch.from_numpy(pre_labels), w, n_pre,
+                        args.pre_epochs, args, dev, g, args.pre_lr, "pretrain", ema=ema)
+            if ema is not None:
+                net.load_state_dict(ema.state)
+            if args.save_pretrained:
+                torch.save(net.state_dict(), args.save_pretrained)
+        return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+    def member_name(seed, from_stage1):
+        return f"{'pre' if from_stage1 else 'scratch'}{seed}"
+
+    def random_weights(seed):
+        seed_all(seed)
+        return {k: v.detach().clone() for k, v in make_net(n_pre).state_dict().items()}
+
+    shared = stage1() if pre_seeds else None
+    backbones = [shared if from_stage1 else random_weights(sd) for sd, from_stage1 in members]
+
+    def finetune(train_g_idx, eval_g_idx, tag, seed_off, pre_state, seed):
+        seed_all(seed + 100 + seed_off)
         m = make_net(n_pre)
         m.load_state_dict(pre_state)
         m.reset_head(15)
@@ -204,10 +237,11 @@ def main():
             return msg
 
         log(f"stage 2 [{tag}]: fine-tune on {len(gi)} Grocery + {0 if args.no_det else len(d_idx)} detection crops, {args.ft_epochs} epochs")
-        g = torch.Generator().manual_seed(args.seed + 200 + seed_off)
+        g = torch.Generator().manual_seed(seed + 200 + seed_off)
         neg = imgs[torch.from_numpy(neg_idx)] if args.neg_frac > 0 else None
         train_stage(m, imgs[torch.from_numpy(ti)], torch.from_numpy(tl), w, 15, args.ft_epochs, args, dev, g,
-                    args.ft_lr, tag, neg_imgs=neg, eval_fn=eval_fn, ema=ema)
+                    args.ft_lr, tag, neg_imgs=neg, eval_fn=eval_fn, ema=ema,
+                    tileable=None if args.no_det else np.arange(len(ti)) >= len(gi))
         # every variant is measured (for the model card's "what each step bought"); the one configured by
         # --ema/--tta is the one returned and exported
         variants = {}
@@ -222,7 +256,29 @@ def main():
         log(f"[{tag}] " + "  ".join(f"{k} {v['acc']:.4f}" for k, v in variants.items()))
         chosen = ("ema" if ema is not None else "last") + ("+flip" if args.tta == "flip" else "")
         out_net = ema_net if ema is not None else m
-        return out_net, variants[chosen]["logits"], ev_y, {k: v["acc"] for k, v in variants.items()}
+        return out_net, variants[chosen]["logits"], ev_y, {k: (v["acc"], v["logits"]) for k, v in variants.items()}
+
+    def ensemble(train_g_idx, eval_g_idx, tag, seed_off):
+        """Fine-tunes one member per seed; returns (nets, mean logits, labels, accuracy per variant).
+        Variants are measured per member (tag/sK) and for the ensemble, where the logits are averaged as
+        the exported graph averages them."""
+        nets, all_logits, accs = [], [], {}
+        per_variant = {}
+        for (sd, from_stage1), pre_state in zip(members, backbones):
+            name = member_name(sd, from_stage1)
+            m, logits, y, variants = finetune(train_g_idx, eval_g_idx, f"{tag}/{name}" if len(members) > 1 else tag,
+                                              seed_off, pre_state, sd)
+            nets.append(m)
+            all_logits.append(logits)
+            for k, (acc, lg) in variants.items():
+                per_variant.setdefault(k, []).append(lg)
+                if len(members) > 1:
+                    accs[f"{name}:{k}"] = acc
+        for k, lgs in per_variant.items():
+            accs[k] = float((torch.stack(lgs).mean(0).argmax(1) == y).float().mean())
+        if len(members) > 1:
+            log(f"[{tag}] ensemble of {len(members)}: " + "  ".join(f"{k} {v:.4f}" for k, v in accs.items() if ":" not in k))
+        return nets, torch.stack(all_logits).mean(0), y, accs
 
     results = {"args": vars(args), "device": str(dev)}
     if args.cv:
@@ -231,17 +287,17 @@ def main():
         rng = np.random.default_rng(args.seed)
         folds = [[] for _ in range(args.cv)]
         for f in sorted(set(int(fid[i]) for i in allv)):
-            members = allv[fid[allv] == f]
+            in_class = allv[fid[allv] == f]
             off = int(rng.integers(args.cv))
             if args.cv_grouped:
                 # contiguous blocks in file order: consecutive Grocery photos of a class are near-duplicates
                 # (same shelf, same session), so random folds put near-copies of test photos into training
-                members = np.array(sorted(members, key=lambda i: str(c["paths"][i])))
-                for k, chunk in enumerate(np.array_split(members, args.cv)):
+                in_class = np.array(sorted(in_class, key=lambda i: str(c["paths"][i])))
+                for k, chunk in enumerate(np.array_split(in_class, args.cv)):
                     folds[(k + off) % args.cv].extend(int(i) for i in chunk)
                 continue
-            members = members[rng.permutation(len(members))]
-            for k, i in enumerate(members):
+            in_class = in_class[rng.permutation(len(in_class))]
+            for k, i in enumerate(in_class):
                 folds[(k + off) % args.cv].append(int(i))
         which = [int(x) for x in args.cv_folds.split(",")] if args.cv_folds else list(range(args.cv))
         accs = []
@@ -249,7 +305,7 @@ def main():
         for k in which:
             test = np.array(sorted(folds[k]))
             train = np.array(sorted(set(allv.tolist()) - set(folds[k])))
-            _, logits, y, variants = finetune(train, test, f"cv{k}", k + 1)
+            _, logits, y, variants = ensemble(train, test, f"cv{k}", k + 1)
             mt = metrics(logits.argmax(1), y, 15)
             mt["variants"] = variants
             accs.append(mt["acc"])
@@ -262,7 +318,7 @@ def main():
         results["cv_folds_run"] = which
         log(f"CV mean over folds {which}: {np.mean(accs):.4f}")
     else:
-        m, logits, y, variants = finetune(gv_train, gv_val, "final", 0)
+        nets, logits, y, variants = ensemble(gv_train, gv_val, "final", 0)
         mt = metrics(logits.argmax(1), y, 15)
         mt["variants"] = variants
         results["val"] = mt
@@ -272,9 +328,11 @@ def main():
         for k, v in mt["per_class"].items():
             log(f"  {k:10s} {v['correct']}/{v['n']}")
         if args.save_final:
-            torch.save(m.state_dict(), args.save_final)
+            for (sd, from_stage1), m in zip(members, nets):
+                torch.save(m.state_dict(), args.save_final if len(members) == 1 else
+                           args.save_final.replace(".pt", f"-{member_name(sd, from_stage1)}.pt"))
         if not args.no_export:
-            export(m.cpu(), args, results)
+            export([m.cpu() for m in nets], args, results)
     results["train_seconds"] = time.time() - t_start
     if args.results:
         with open(args.results, "w") as f:
