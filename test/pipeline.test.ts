@@ -189,6 +189,47 @@ describe('pipeline (real onnxruntime worker, real sharp, real sources)', functio
     expect(stats.framesProcessed + stats.framesDropped).to.be.at.least(seqs[seqs.length - 1] - 1);
   });
 
+  it('infers every decoded frame in order rather than dropping one that a newer decoded frame overtook', async () => {
+    // Inference of frame 1 is held until both lanes have decoded a newer frame; the older of the two
+    // must still be inferred (its decode is paid for), then the newer one.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const recording = new RecordingModel(model);
+    const held: Model = {
+      get manifest() { return recording.manifest; },
+      get executionProvider() { return recording.executionProvider; },
+      prepare: (image) => recording.prepare(image),
+      close: () => recording.close(),
+      run: async (input) => {
+        if (!recording.events.includes('run 1 start')) {
+          const out = recording.run(input);
+          await gate;
+          return out;
+        }
+        return recording.run(input);
+      },
+    };
+    const source = new HandFedSource();
+    const bus = new ResultBus();
+    const pipeline = new Pipeline({ source, model: held, bus, prepareAhead: 2 });
+    const got: PipelineResult[] = [];
+    bus.on('result', (r) => got.push(r));
+    pipeline.start();
+    source.push(red);
+    while (!recording.events.includes('run 1 start')) await new Promise((r) => setTimeout(r, 5));
+    const second = source.push(blue);
+    while (!recording.events.includes('prepare 2 end')) await new Promise((r) => setTimeout(r, 5));
+    const third = source.push(red);
+    while (!recording.events.includes('prepare 3 end')) await new Promise((r) => setTimeout(r, 5));
+    release();
+    // Dropping the overtaken frame would leave 2 results, never 3: wait for 3 (at most 5 s), then compare.
+    for (let waited = 0; got.length < 3 && waited < 5000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+    await pipeline.stop();
+    expect(got.map((r) => r.seq)).to.deep.equal([1, second.seq, third.seq]);
+    expect(got[1].top).to.deep.equal(expectedBlue.top);
+    expect(pipeline.stats().framesDropped).to.equal(0);
+  });
+
   it('skips a corrupt frame, counts it, and keeps going', async () => {
     const source = new HandFedSource();
     const bus = new ResultBus();
