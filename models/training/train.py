@@ -51,7 +51,7 @@ def main():
     ap.add_argument("--cache-dir", default="/tmp/vegkiosk-cache", help="decoded-image cache, outside the repo")
     ap.add_argument("--out-dir", default=os.path.join(REPO, "models"))
     ap.add_argument("--name", default="vegetables-v1")
-    ap.add_argument("--version", default="1.0.0")
+    ap.add_argument("--version", default="1.1.0")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--seeds", default="", help="comma list of fine-tuning seeds, one ensemble member each, all starting from the one stage-1 backbone (default: --seed; 'none': no such member)")
     ap.add_argument("--scratch-seeds", default="same", help="comma list of seeds, one ensemble member each, fine-tuned from random weights drawn with that seed (no stage 1); 'same': --seed; 'none': no such member. The exported graph averages all members' logits")
