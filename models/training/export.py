@@ -12,6 +12,31 @@ from fit import MEAN, STD, log
 from net import ExportWrapper
 
 
+def _store_weights(model, encode, min_elements: int):
+    """Replaces every float32 initializer of at least min_elements values by what encode(name, array)
+    returns: (initializers, nodes that rebuild the float32 tensor under its old name), or None to keep
+    it. The rebuilding nodes go first in the graph. Returns how many initializers were replaced."""
+    from onnx import TensorProto, numpy_helper
+    g = model.graph
+    nodes, replaced = [], 0
+    for init in list(g.initializer):
+        if init.data_type != TensorProto.FLOAT:
+            continue
+        arr = numpy_helper.to_array(init)
+        if arr.size < min_elements:
+            continue
+        encoded = encode(init.name, arr)
+        if encoded is None:
+            continue
+        g.initializer.remove(init)
+        g.initializer.extend(encoded[0])
+        nodes.extend(encoded[1])
+        replaced += 1
+    for n in reversed(nodes):
+        g.node.insert(0, n)
+    return replaced
+
+
 def store_weights_fp16(model, min_elements: int = 1024):
     """Stores every large float32 initializer as float16 followed by a Cast back to float32.
 
@@ -21,21 +46,13 @@ def store_weights_fp16(model, min_elements: int = 1024):
     measured on the stored file anyway."""
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
-    g = model.graph
-    casts = []
-    for init in list(g.initializer):
-        if init.data_type != TensorProto.FLOAT:
-            continue
-        arr = numpy_helper.to_array(init)
-        if arr.size < min_elements:
-            continue
-        stored = init.name + "_fp16"
-        g.initializer.remove(init)
-        g.initializer.append(numpy_helper.from_array(arr.astype(np.float16), stored))
-        casts.append(helper.make_node("Cast", [stored], [init.name], to=TensorProto.FLOAT, name=stored + "_cast"))
-    for n in reversed(casts):
-        g.node.insert(0, n)
-    return len(casts)
+
+    def encode(name, arr):
+        stored = name + "_fp16"
+        return ([numpy_helper.from_array(arr.astype(np.float16), stored)],
+                [helper.make_node("Cast", [stored], [name], to=TensorProto.FLOAT, name=stored + "_cast")])
+
+    return _store_weights(model, encode, min_elements)
 
 
 def store_weights_int8(model, min_elements: int = 1024):
@@ -48,29 +65,20 @@ def store_weights_int8(model, min_elements: int = 1024):
     each channel's largest weight; the reported accuracy is measured on the stored file."""
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
-    g = model.graph
-    nodes = []
-    for init in list(g.initializer):
-        if init.data_type != TensorProto.FLOAT:
-            continue
-        arr = numpy_helper.to_array(init)
-        if arr.size < min_elements or arr.ndim < 2:
-            continue
+
+    def encode(name, arr):
+        if arr.ndim < 2:
+            return None
         # Conv weights are [out, in, kh, kw]; Gemm's (transB=1) [out, in]: axis 0 is the output channel
         flat = arr.reshape(arr.shape[0], -1)
         scale = np.maximum(np.abs(flat).max(axis=1), 1e-12) / 127.0
         q = np.clip(np.round(flat / scale[:, None]), -127, 127).astype(np.int8).reshape(arr.shape)
         scale = scale.astype(np.float32).reshape((arr.shape[0],) + (1,) * (arr.ndim - 1))
-        g.initializer.remove(init)
-        g.initializer.append(numpy_helper.from_array(q, init.name + "_q"))
-        g.initializer.append(numpy_helper.from_array(scale, init.name + "_scale"))
-        nodes.append(helper.make_node("Cast", [init.name + "_q"], [init.name + "_qf"], to=TensorProto.FLOAT,
-                                      name=init.name + "_dequant_cast"))
-        nodes.append(helper.make_node("Mul", [init.name + "_qf", init.name + "_scale"], [init.name],
-                                      name=init.name + "_dequant_mul"))
-    for n in reversed(nodes):
-        g.node.insert(0, n)
-    return len(nodes) // 2
+        return ([numpy_helper.from_array(q, name + "_q"), numpy_helper.from_array(scale, name + "_scale")],
+                [helper.make_node("Cast", [name + "_q"], [name + "_qf"], to=TensorProto.FLOAT, name=name + "_dequant_cast"),
+                 helper.make_node("Mul", [name + "_qf", name + "_scale"], [name], name=name + "_dequant_mul")])
+
+    return _store_weights(model, encode, min_elements)
 
 
 def export(members, args, results):
