@@ -34,7 +34,10 @@ describe('inference worker (onnxruntime off the main thread)', function () {
       }
       await run;
       input.release();
-      expect(turns).to.be.at.least(5);
+      // On the main thread exactly one turn completes (the one that finds the run already done); off it,
+      // timers keep firing while the run is out. How many depends on the machine's load (4 on a busy
+      // 2-core machine, dozens on a quiet one), so only "more than one" is the behaviour.
+      expect(turns).to.be.at.least(2);
     } finally {
       await model.close();
     }
