@@ -62,6 +62,34 @@ class RecordingModel implements Model {
   close() { return this.inner.close(); }
 }
 
+/**
+ * A RecordingModel whose first run waits for release() before it starts: the pipeline sees frame 1 in
+ * inference ("hold 1" recorded) for as long as the test wants, whatever the machine's speed.
+ */
+function holdFirstRun(recording: RecordingModel): { model: Model; release: () => void } {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => { release = r; });
+  let runs = 0;
+  const model: Model = {
+    get manifest() { return recording.manifest; },
+    get executionProvider() { return recording.executionProvider; },
+    close: () => recording.close(),
+    prepare: (image) => recording.prepare(image),
+    run: async (input) => {
+      if (++runs > 1) return recording.run(input);
+      recording.events.push('hold 1');
+      await gate;
+      return recording.run(input);
+    },
+  };
+  return { model, release };
+}
+
+/** Resolves when `event` has been recorded, or after `ms` (so a pipeline that never does it fails the test, not the timeout). */
+async function recorded(recording: RecordingModel, event: string, ms = 5000): Promise<void> {
+  for (let waited = 0; !recording.events.includes(event) && waited < ms; waited += 5) await new Promise((r) => setTimeout(r, 5));
+}
+
 function collect(bus: ResultBus, count: number): Promise<PipelineResult[]> {
   const results: PipelineResult[] = [];
   return new Promise((resolve) => {
@@ -156,15 +184,21 @@ describe('pipeline (real onnxruntime worker, real sharp, real sources)', functio
   });
 
   it('prepares the next frame while the current one is in inference', async () => {
+    // Frame 1's inference is held until frame 2's preprocessing has started (or 5 s have passed): a
+    // pipeline that prepared only between inferences would never start it, however fast the stages are.
     const recording = new RecordingModel(model);
+    const held = holdFirstRun(recording);
     const source = new HandFedSource();
     const bus = new ResultBus();
-    const pipeline = new Pipeline({ source, model: recording, bus });
-    // Keep a fresh frame always available, like a camera faster than the model.
-    const feeder = setInterval(() => source.push(red), 1);
+    const pipeline = new Pipeline({ source, model: held.model, bus });
     pipeline.start();
-    await collect(bus, 5);
-    clearInterval(feeder);
+    const results = collect(bus, 2);
+    source.push(red);
+    await recorded(recording, 'hold 1');
+    source.push(red);
+    await recorded(recording, 'prepare 2 start');
+    held.release();
+    await results;
     await pipeline.stop();
     const e = recording.events;
     // Frame 2's preprocessing starts before frame 1's inference has finished.
@@ -192,41 +226,26 @@ describe('pipeline (real onnxruntime worker, real sharp, real sources)', functio
   it('infers every decoded frame in order rather than dropping one that a newer decoded frame overtook', async () => {
     // Inference of frame 1 is held until both lanes have decoded a newer frame; the older of the two
     // must still be inferred (its decode is paid for), then the newer one.
-    let release!: () => void;
-    const gate = new Promise<void>((r) => { release = r; });
     const recording = new RecordingModel(model);
-    const held: Model = {
-      get manifest() { return recording.manifest; },
-      get executionProvider() { return recording.executionProvider; },
-      prepare: (image) => recording.prepare(image),
-      close: () => recording.close(),
-      run: async (input) => {
-        if (!recording.events.includes('run 1 start')) {
-          const out = recording.run(input);
-          await gate;
-          return out;
-        }
-        return recording.run(input);
-      },
-    };
+    const held = holdFirstRun(recording);
     const source = new HandFedSource();
     const bus = new ResultBus();
-    const pipeline = new Pipeline({ source, model: held, bus, prepareAhead: 2 });
+    const pipeline = new Pipeline({ source, model: held.model, bus, prepareAhead: 2 });
     const got: PipelineResult[] = [];
     bus.on('result', (r) => got.push(r));
     pipeline.start();
     source.push(red);
-    while (!recording.events.includes('run 1 start')) await new Promise((r) => setTimeout(r, 5));
+    await recorded(recording, 'hold 1');
     const second = source.push(blue);
-    while (!recording.events.includes('prepare 2 end')) await new Promise((r) => setTimeout(r, 5));
+    await recorded(recording, 'prepare 2 end');
     const third = source.push(red);
-    while (!recording.events.includes('prepare 3 end')) await new Promise((r) => setTimeout(r, 5));
-    release();
+    await recorded(recording, 'prepare 3 end');
+    held.release();
     // Dropping the overtaken frame would leave 2 results, never 3: wait for 3 (at most 5 s), then compare.
     for (let waited = 0; got.length < 3 && waited < 5000; waited += 10) await new Promise((r) => setTimeout(r, 10));
     await pipeline.stop();
     expect(got.map((r) => r.seq)).to.deep.equal([1, second.seq, third.seq]);
-    expect(got[1].top).to.deep.equal(expectedBlue.top);
+    expect(got[1]!.top).to.deep.equal(expectedBlue.top);
     expect(pipeline.stats().framesDropped).to.equal(0);
   });
 

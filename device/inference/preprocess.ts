@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import type { KernelEnum, Metadata, OutputInfo, Sharp } from 'sharp';
 import type { Logger } from '../logger.ts';
+import { plainJpegSize } from './jpeg-header.ts';
 import type { ImageInput, ModelManifest, PreparedInput } from './model.ts';
 
 type InputSpec = ModelManifest['input'];
@@ -206,6 +207,10 @@ export class Preprocessor {
 
   private async open(image: ImageInput): Promise<{ pipeline: Sharp; width: number; height: number }> {
     if (Buffer.isBuffer(image)) {
+      // A camera frame: the size from its header, no libvips call (autoOrient() is a no-op without EXIF
+      // and stays so both paths build the same pipeline).
+      const plain = plainJpegSize(image);
+      if (plain) return { pipeline: sharp(image, { failOn: 'error' }).autoOrient(), ...plain };
       let meta: Metadata;
       try {
         meta = await sharp(image).metadata();
