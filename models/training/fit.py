@@ -65,21 +65,21 @@ def augment(x: torch.Tensor, size: int, g: torch.Generator, min_scale: float, st
     return y.clamp(0, 1)
 
 
-def bin_mosaic(x: torch.Tensor, bi: torch.Tensor, labels: torch.Tensor, pools, imgs: torch.Tensor, g: torch.Generator,
-               p: float) -> torch.Tensor:
+def bin_mosaic(x: torch.Tensor, bi: torch.Tensor, labels: torch.Tensor, pools, tileable: torch.Tensor,
+               imgs: torch.Tensor, g: torch.Generator, p: float) -> torch.Tensor:
     """Turns some single-item crops into a "bin": a 2x2 or 3x3 grid of crops of the same class.
 
     The Grocery photos the kiosk resembles show a crate full of one vegetable; the detection crops show
     one item each. A grid of same-class crops looks like the crate, so the crops teach the texture of
     many small potatoes rather than the outline of one. x: float [N,3,H,W] (0..1), bi: the batch's indices
-    into imgs/labels, pools: class -> tensor of indices whose images may be tiled (the crops)."""
+    into imgs/labels, tileable: bool per index of imgs (the crops), pools: class -> tileable indices."""
     if p <= 0 or not pools:
         return x
     n, _, H, W = x.shape
     for j in range(n):
         cls = int(labels[bi[j]])
         pool = pools.get(cls)
-        if pool is None or int(bi[j]) not in pools["members"] or torch.rand(1, generator=g).item() >= p:
+        if pool is None or not bool(tileable[bi[j]]) or torch.rand(1, generator=g).item() >= p:
             continue
         k = 2 if torch.rand(1, generator=g).item() < 0.5 else 3
         pick = pool[torch.randint(0, len(pool), (k * k,), generator=g)]
@@ -146,7 +146,7 @@ def train_stage(net, imgs, labels, weights, num_classes, epochs, args, dev, g, l
         tix = np.where(tileable)[0]
         for cls in np.unique(labels.numpy()[tix]):
             pools[int(cls)] = torch.from_numpy(tix[labels.numpy()[tix] == cls])
-        pools["members"] = set(tix.tolist())
+        tileable = torch.from_numpy(np.asarray(tileable, dtype=bool))
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=args.wd)
     steps_per_epoch = max(1, len(labels) // args.bs)
     total = epochs * steps_per_epoch
@@ -163,7 +163,7 @@ def train_stage(net, imgs, labels, weights, num_classes, epochs, args, dev, g, l
             bi = idx[i * args.bs:(i + 1) * args.bs]
             x = imgs[bi].to(dev).permute(0, 3, 1, 2).float().div_(255)
             if pools:
-                x = bin_mosaic(x, bi, labels, pools, imgs, g, args.mosaic)
+                x = bin_mosaic(x, bi, labels, pools, tileable, imgs, g, args.mosaic)
             y = labels[bi].to(dev)
             t = F.one_hot(y, num_classes).float()
             if neg_imgs is not None and args.neg_frac > 0:

@@ -259,9 +259,9 @@ def main():
         return out_net, variants[chosen]["logits"], ev_y, {k: (v["acc"], v["logits"]) for k, v in variants.items()}
 
     def ensemble(train_g_idx, eval_g_idx, tag, seed_off):
-        """Fine-tunes one member per seed; returns (nets, mean logits, labels, accuracy per variant).
-        Variants are measured per member (tag/sK) and for the ensemble, where the logits are averaged as
-        the exported graph averages them."""
+        """Fine-tunes every member; returns (nets, mean logits, labels, accuracy per variant). Variants are
+        measured per member ("pre1234:last", ...) and for the ensemble ("last", ...), whose logits are
+        averaged as the exported graph averages them."""
         nets, all_logits, accs = [], [], {}
         per_variant = {}
         for (sd, from_stage1), pre_state in zip(members, backbones):
