@@ -1,46 +1,51 @@
 import { expect } from 'chai';
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { loadModelFiles } from '../device/inference/manifest.ts';
+import type { ModelManifest } from '../device/inference/model.ts';
 import { VEGETABLE_LABELS } from '../scripts/onnx/make-test-models.ts';
 import { PACKAGE_ROOT } from '../scripts/soak-service.ts';
 
 const MODEL = join(PACKAGE_ROOT, 'models', 'vegetables-v1.onnx');
 
-/** Top-level fields of an ONNX ModelProto that say which opsets it needs (field 8: OperatorSetIdProto). */
+/** Protobuf varint at `at` in `buf`: [value, position after it]. */
+function varint(buf: Uint8Array, at: number): [number, number] {
+  let value = 0;
+  for (let shift = 0; ; shift += 7) {
+    const b = buf[at++]!;
+    value += (b & 0x7f) * 2 ** shift;
+    if (!(b & 0x80)) return [value, at];
+  }
+}
+
+/**
+ * The opsets an ONNX ModelProto imports (its field 8, OperatorSetIdProto: domain = field 1, version =
+ * field 2), read from the top-level fields of the message without a protobuf library.
+ */
 function opsetImports(bytes: Uint8Array): { domain: string; version: number }[] {
-  let at = 0;
-  const varint = (): number => {
-    let value = 0;
-    for (let shift = 0; ; shift += 7) {
-      const b = bytes[at++]!;
-      value += (b & 0x7f) * 2 ** shift;
-      if (!(b & 0x80)) return value;
+  const fields = (msg: Uint8Array, visit: (field: number, wire: number, value: number, body: Uint8Array) => void) => {
+    for (let at = 0; at < msg.length;) {
+      let key: number, value: number;
+      [key, at] = varint(msg, at);
+      const wire = key & 7;
+      if (wire !== 0 && wire !== 2) throw new Error(`unexpected wire type ${wire} at byte ${at}`);
+      [value, at] = varint(msg, at);
+      const body = wire === 2 ? msg.subarray(at, at + value) : msg.subarray(0, 0);
+      if (wire === 2) at += value;
+      visit(Math.floor(key / 8), wire, value, body);
     }
   };
   const out: { domain: string; version: number }[] = [];
-  while (at < bytes.length) {
-    const key = varint();
-    const field = Math.floor(key / 8);
-    const wire = key & 7;
-    if (wire === 0) { varint(); continue; }
-    if (wire !== 2) throw new Error(`unexpected wire type ${wire} at byte ${at}`);
-    const len = varint();
-    if (field === 8) {
-      const sub = bytes.subarray(at, at + len);
-      let domain = '';
-      let version = 0;
-      for (let i = 0; i < sub.length;) {
-        const k = sub[i++]!;
-        if (k === 0x0a) { const l = sub[i++]!; domain = Buffer.from(sub.subarray(i, i + l)).toString(); i += l; }
-        else if (k === 0x10) { let v = 0; for (let s = 0; ; s += 7) { const b = sub[i++]!; v += (b & 0x7f) * 2 ** s; if (!(b & 0x80)) break; } version = v; }
-        else break;
-      }
-      out.push({ domain, version });
-    }
-    at += len;
-  }
+  fields(bytes, (field, wire, _value, body) => {
+    if (field !== 8 || wire !== 2) return;
+    const opset = { domain: '', version: 0 };
+    fields(body, (f, w, v, b) => {
+      if (f === 1 && w === 2) opset.domain = Buffer.from(b).toString();
+      if (f === 2 && w === 0) opset.version = v;
+    });
+    out.push(opset);
+  });
   return out;
 }
 
@@ -48,10 +53,12 @@ describe('the shipped default model (models/vegetables-v1)', function () {
   this.timeout(60_000);
   let session: ort.InferenceSession;
   let bytes: Buffer;
+  let manifest: ModelManifest;
 
   before(async () => {
     const files = await loadModelFiles(MODEL); // refuses a SHA-256 that differs from the manifest
     bytes = files.bytes;
+    manifest = files.manifest;
     expect(files.manifest.labels, 'the 15 coarse Grocery vegetable classes, spelled as in classes.csv').to.deep.equal([...VEGETABLE_LABELS]);
     session = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'] });
   });
@@ -69,7 +76,6 @@ describe('the shipped default model (models/vegetables-v1)', function () {
 
   it('takes any batch size and gives logits [N,15] and an L2-normalised embedding [N,D] per image', async () => {
     const [w, h] = [96, 96];
-    const manifest = JSON.parse(readFileSync(MODEL.replace(/\.onnx$/, '.json'), 'utf8')) as { input: { width: number; height: number } };
     expect([manifest.input.width, manifest.input.height]).to.deep.equal([w, h]);
     const image = (seed: number) => Float32Array.from({ length: 3 * w * h }, (_, i) => Math.sin(i * 0.37 + seed) * 1.5);
     const batch = new Float32Array(3 * 3 * w * h);
