@@ -28,9 +28,13 @@ def seed_all(seed: int):
 
 
 # ----------------------------------------------------------------------------------------------- augmentation
-def augment(x: torch.Tensor, size: int, g: torch.Generator, min_scale: float, strong: bool) -> torch.Tensor:
+def augment(x: torch.Tensor, size: int, g: torch.Generator, min_scale: float, strong: bool,
+            hue_deg: float = 0.0, grey_p: float = 0.0) -> torch.Tensor:
     """x: uint8-derived float [N,3,H,W] in 0..1 on device. Random resized crop + flip + rotation via one
-    batched affine grid_sample, then photometric jitter (no hue shift: colour identifies vegetables)."""
+    batched affine grid_sample, then photometric jitter. By default no hue shift (colour identifies
+    vegetables); hue_deg/grey_p add a hue rotation and occasional greyscale for a member meant to lean on
+    shape and texture (other store visits show unwashed beets and pink-eyed potatoes). They draw from the
+    generator only when set, so the default recipe's random stream is unchanged."""
     n = x.shape[0]
     dev = x.device
 
@@ -62,7 +66,28 @@ def augment(x: torch.Tensor, size: int, g: torch.Generator, min_scale: float, st
     y = (y - m) * c + m
     gray = (0.299 * y[:, 0:1] + 0.587 * y[:, 1:2] + 0.114 * y[:, 2:3])
     y = (y - gray) * s + gray
+    if hue_deg > 0:
+        y = rotate_hue(y, U(-hue_deg, hue_deg) * math.pi / 180)
+    if grey_p > 0:
+        keep = (U(0, 1) >= grey_p).float().view(n, 1, 1, 1)
+        gray = (0.299 * y[:, 0:1] + 0.587 * y[:, 1:2] + 0.114 * y[:, 2:3])
+        y = y * keep + gray * (1 - keep)
     return y.clamp(0, 1)
+
+
+_RGB2YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+
+
+def rotate_hue(y: torch.Tensor, ang: torch.Tensor) -> torch.Tensor:
+    """Rotates each image's chroma (the I/Q plane of YIQ) by its angle: a hue shift that keeps luma."""
+    n = y.shape[0]
+    cos, sin = torch.cos(ang), torch.sin(ang)
+    rot = torch.zeros(n, 3, 3, device=y.device)
+    rot[:, 0, 0] = 1
+    rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = cos, -sin, sin, cos
+    fwd = _RGB2YIQ.to(y.device)
+    m = torch.linalg.inv(fwd) @ rot @ fwd  # [n,3,3]
+    return torch.einsum("nij,njhw->nihw", m, y)
 
 
 def bin_mosaic(x: torch.Tensor, bi: torch.Tensor, labels: torch.Tensor, pools, tileable: torch.Tensor,
@@ -172,7 +197,8 @@ def train_stage(net, imgs, labels, weights, num_classes, epochs, args, dev, g, l
                 xn = neg_imgs[ni].to(dev).permute(0, 3, 1, 2).float().div_(255)
                 x = torch.cat([x, xn])
                 t = torch.cat([t, torch.full((k, num_classes), 1.0 / num_classes, device=dev)])
-            x = augment(x, args.size, g, args.min_scale, True)
+            x = augment(x, args.size, g, args.min_scale, True,
+                        getattr(args, "hue", 0.0), getattr(args, "grey", 0.0))
             x = normalize(x)
             x, t = mix(x, t, g, args.mix)
             t = t * (1 - args.smooth) + args.smooth / num_classes

@@ -55,6 +55,9 @@ def main():
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--seeds", default="", help="comma list of fine-tuning seeds, one ensemble member each, all starting from the one stage-1 backbone (default: --seed; 'none': no such member)")
     ap.add_argument("--scratch-seeds", default="same", help="comma list of seeds, one ensemble member each, fine-tuned from random weights drawn with that seed (no stage 1); 'same': --seed; 'none': no such member. The exported graph averages all members' logits")
+    ap.add_argument("--joint-seeds", default="none", help="comma list of seeds, one ensemble member each, trained from random weights on the 15 vegetables and the pretraining classes at once (no stage 1), whose extra head rows are dropped at export; 'none' (default): no such member")
+    ap.add_argument("--joint-epochs", type=int, default=18, help="epochs of a --joint-seeds member (an epoch covers its larger pool)")
+    ap.add_argument("--joint-mass", type=float, default=0.4, help="share of a --joint-seeds member's sampling mass on the non-vegetable classes")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--size", type=int, default=96)
     ap.add_argument("--cache-size", type=int, default=128)
@@ -67,6 +70,8 @@ def main():
     ap.add_argument("--mix", type=float, default=0.5, help="probability of mixup/cutmix per batch")
     ap.add_argument("--smooth", type=float, default=0.1)
     ap.add_argument("--mosaic", type=float, default=0.0, help="probability that a detection crop is shown as a 2x2/3x3 grid of same-class crops (a crate)")
+    ap.add_argument("--hue", type=float, default=0.0, help="random hue rotation of up to this many degrees per training image (0: off)")
+    ap.add_argument("--grey", type=float, default=0.0, help="probability that a training image is shown in greyscale (0: off)")
     ap.add_argument("--min-scale", type=float, default=0.30)
     ap.add_argument("--neg-frac", type=float, default=0.0, help="fraction of non-vegetable photos per fine-tune batch with a uniform target")
     ap.add_argument("--no-det", action="store_true", help="fine-tune on Grocery vegetables only")
@@ -147,12 +152,17 @@ def main():
     pre_seeds = [] if args.seeds == "none" else ([int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed])
     scratch_seeds = ([] if args.scratch_seeds in ("", "none") else
                      [args.seed] if args.scratch_seeds == "same" else [int(x) for x in args.scratch_seeds.split(",")])
-    members = [(sd, True) for sd in pre_seeds] + [(sd, False) for sd in scratch_seeds]
+    joint_seeds = [] if args.joint_seeds in ("", "none") else [int(x) for x in args.joint_seeds.split(",")]
+    # kinds: "pre" starts from the stage-1 backbone, "scratch" from random weights, "joint" from random
+    # weights with the pretraining classes as extra outputs during its one stage
+    members = [(sd, "pre") for sd in pre_seeds] + [(sd, "scratch") for sd in scratch_seeds] + [(sd, "joint") for sd in joint_seeds]
+    if joint_seeds and args.ema > 0:
+        ap.error("--ema is not supported with --joint-seeds")
     if not members:
         ap.error("no ensemble member: give --seeds and/or --scratch-seeds")
     log(f"net params {sum(p.numel() for p in make_net(n_pre).parameters()) / 1e6:.3f}M, MACs@{args.size} "
         f"{count_macs(VegNet(15), args.size) / 1e6:.1f}M; members: {len(pre_seeds)} from stage 1 (seeds {pre_seeds}), "
-        f"{len(scratch_seeds)} from random weights (seeds {scratch_seeds})")
+        f"{len(scratch_seeds)} from random weights (seeds {scratch_seeds}), {len(joint_seeds)} joint (seeds {joint_seeds})")
 
     def stage1():
         """The backbone the --seeds members start from: stage 1, or a saved one (--pretrained), or, with
@@ -184,21 +194,28 @@ def main():
                 torch.save(net.state_dict(), args.save_pretrained)
         return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
-    def member_name(seed, from_stage1):
-        return f"{'pre' if from_stage1 else 'scratch'}{seed}"
+    def member_name(seed, kind):
+        return f"{kind}{seed}"
 
     def random_weights(seed):
         seed_all(seed)
         return {k: v.detach().clone() for k, v in make_net(n_pre).state_dict().items()}
 
     shared = stage1() if pre_seeds else None
-    backbones = [shared if from_stage1 else random_weights(sd) for sd, from_stage1 in members]
+    backbones = [shared if kind == "pre" else random_weights(sd) for sd, kind in members]
 
-    def finetune(train_g_idx, eval_g_idx, tag, seed_off, pre_state, seed):
+    # the joint members' extra classes: Grocery non-vegetable fine classes and the detection classes that
+    # map onto no vegetable (the mapped crops already carry a vegetable label)
+    joint_idx = np.array([i for i in pre_idx if not (src[i] == 1 and int(fid[i]) in det_veg)], dtype=np.int64)
+    joint_keys = sorted({("g" if src[i] == 0 else "d", int(fid[i])) for i in joint_idx})
+    joint_lab = np.array([15 + joint_keys.index(("g" if src[i] == 0 else "d", int(fid[i]))) for i in joint_idx], dtype=np.int64)
+
+    def finetune(train_g_idx, eval_g_idx, tag, seed_off, pre_state, seed, joint=False):
         seed_all(seed + 100 + seed_off)
         m = make_net(n_pre)
         m.load_state_dict(pre_state)
-        m.reset_head(15)
+        n_out = 15 + (len(joint_keys) if joint else 0)
+        m.reset_head(n_out)
         m.to(dev)
         gi = np.asarray(train_g_idx, dtype=np.int64)
         gl = np.array([veg_label(i) for i in gi], dtype=np.int64)
@@ -221,6 +238,14 @@ def main():
                 per = np.minimum(per, 4.0 * np.median(per[cnt > 0]))
                 ww = per[tl[s_sel]]
                 w[s_sel] = ww / ww.sum() * srcw[s_sel].sum()
+        epochs = args.ft_epochs
+        if joint:
+            # the extra classes weighted like stage 1 (1/sqrt of their counts) and given --joint-mass
+            cnt = np.bincount(joint_lab, minlength=n_out).astype(np.float64)
+            wj = 1.0 / np.sqrt(cnt[joint_lab])
+            w = np.concatenate([w / w.sum() * (1 - args.joint_mass), wj / wj.sum() * args.joint_mass])
+            ti, tl = np.concatenate([ti, joint_idx]), np.concatenate([tl, joint_lab])
+            epochs = args.joint_epochs
         ev_imgs = eval_imgs_all[torch.tensor([eval_pos[int(i)] for i in eval_g_idx])]
         ev_y = torch.tensor([veg_label(i) for i in eval_g_idx])
 
@@ -228,7 +253,7 @@ def main():
         ema_net = make_net(15) if ema is not None else None
 
         def eval_fn():
-            p = predict(m, ev_imgs, dev).argmax(1)
+            p = predict(m, ev_imgs, dev)[:, :15].argmax(1)
             msg = f"eval-acc {(p == ev_y).float().mean().item():.3f} (n={len(ev_y)})"
             if ema is not None:
                 ema_net.load_state_dict(ema.state)
@@ -236,12 +261,20 @@ def main():
                 msg += f" ema {(pe == ev_y).float().mean().item():.3f}"
             return msg
 
-        log(f"stage 2 [{tag}]: fine-tune on {len(gi)} Grocery + {0 if args.no_det else len(d_idx)} detection crops, {args.ft_epochs} epochs")
+        log(f"stage 2 [{tag}]: fine-tune on {len(gi)} Grocery + {0 if args.no_det else len(d_idx)} detection crops"
+            f"{f' + {len(joint_idx)} images of {n_out - 15} other classes' if joint else ''}, {epochs} epochs")
         g = torch.Generator().manual_seed(seed + 200 + seed_off)
         neg = imgs[torch.from_numpy(neg_idx)] if args.neg_frac > 0 else None
-        train_stage(m, imgs[torch.from_numpy(ti)], torch.from_numpy(tl), w, 15, args.ft_epochs, args, dev, g,
+        train_stage(m, imgs[torch.from_numpy(ti)], torch.from_numpy(tl), w, n_out, epochs, args, dev, g,
                     args.ft_lr, tag, neg_imgs=neg, eval_fn=eval_fn, ema=ema,
-                    tileable=None if args.no_det else np.arange(len(ti)) >= len(gi))
+                    tileable=None if args.no_det else (np.arange(len(ti)) >= len(gi)) & (np.arange(len(ti)) < len(gi) + len(d_idx)))
+        if joint:
+            # keep the vegetable rows: a softmax over them is the joint softmax given "a vegetable"
+            head = torch.nn.Linear(m.dim, 15).to(dev)
+            with torch.no_grad():
+                head.weight.copy_(m.head.weight[:15])
+                head.bias.copy_(m.head.bias[:15])
+            m.head = head
         # every variant is measured (for the model card's "what each step bought"); the one configured by
         # --ema/--tta is the one returned and exported
         variants = {}
@@ -264,10 +297,10 @@ def main():
         averaged as the exported graph averages them."""
         nets, all_logits, accs = [], [], {}
         per_variant = {}
-        for (sd, from_stage1), pre_state in zip(members, backbones):
-            name = member_name(sd, from_stage1)
+        for (sd, kind), pre_state in zip(members, backbones):
+            name = member_name(sd, kind)
             m, logits, y, variants = finetune(train_g_idx, eval_g_idx, f"{tag}/{name}" if len(members) > 1 else tag,
-                                              seed_off, pre_state, sd)
+                                              seed_off, pre_state, sd, joint=kind == "joint")
             nets.append(m)
             all_logits.append(logits)
             for k, (acc, lg) in variants.items():
@@ -328,9 +361,9 @@ def main():
         for k, v in mt["per_class"].items():
             log(f"  {k:10s} {v['correct']}/{v['n']}")
         if args.save_final:
-            for (sd, from_stage1), m in zip(members, nets):
+            for (sd, kind), m in zip(members, nets):
                 torch.save(m.state_dict(), args.save_final if len(members) == 1 else
-                           args.save_final.replace(".pt", f"-{member_name(sd, from_stage1)}.pt"))
+                           args.save_final.replace(".pt", f"-{member_name(sd, kind)}.pt"))
         if not args.no_export:
             export([m.cpu() for m in nets], args, results)
     results["train_seconds"] = time.time() - t_start
