@@ -159,7 +159,7 @@ def main():
     if joint_seeds and args.ema > 0:
         ap.error("--ema is not supported with --joint-seeds")
     if not members:
-        ap.error("no ensemble member: give --seeds and/or --scratch-seeds")
+        ap.error("no ensemble member: give --seeds, --scratch-seeds and/or --joint-seeds")
     log(f"net params {sum(p.numel() for p in make_net(n_pre).parameters()) / 1e6:.3f}M, MACs@{args.size} "
         f"{count_macs(VegNet(15), args.size) / 1e6:.1f}M; members: {len(pre_seeds)} from stage 1 (seeds {pre_seeds}), "
         f"{len(scratch_seeds)} from random weights (seeds {scratch_seeds}), {len(joint_seeds)} joint (seeds {joint_seeds})")
