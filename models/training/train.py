@@ -76,6 +76,7 @@ def main():
     ap.add_argument("--neg-frac", type=float, default=0.0, help="fraction of non-vegetable photos per fine-tune batch with a uniform target")
     ap.add_argument("--no-det", action="store_true", help="fine-tune on Grocery vegetables only")
     ap.add_argument("--no-balance", action="store_true")
+    ap.add_argument("--balance", choices=["source", "global"], default="source", help="source: classes balanced within each source, half the draws per source; global: every class the same share of all draws")
     ap.add_argument("--eval-every", type=int, default=5)
     ap.add_argument("--ema", type=float, default=0.0, help="EMA decay of the weights per step (0: off); the EMA weights are exported")
     ap.add_argument("--tta", choices=["none", "flip"], default="none", help="test-time augmentation built into the exported graph")
@@ -228,9 +229,21 @@ def main():
             srcw = np.concatenate([np.full(len(gi), 0.5 / len(gi)), np.full(len(d_idx), 0.5 / len(d_idx))])
         if args.no_balance:
             w = srcw
+        elif args.balance == "global":
+            # every class the same share of the draws, split evenly between the sources that have it: the
+            # classes the detection set lacks (Ginger, Red-Beet, Leek, ...) are otherwise drawn from only
+            # the Grocery half and so about 2.7x less often than a class both sources have
+            sources = [np.arange(len(gi))] if args.no_det else [np.arange(len(gi)), np.arange(len(gi), len(ti))]
+            present = [k for k in range(15) if (tl == k).any()]
+            w = np.zeros(len(ti))
+            for k in present:
+                parts = [s_sel[tl[s_sel] == k] for s_sel in sources if (tl[s_sel] == k).any()]
+                for sel in parts:
+                    w[sel] = 1.0 / (len(present) * len(parts) * len(sel))
         else:
             # class-balanced within each source: rare classes (Ginger, Red-Beet, Asparagus) are drawn as
-            # often as common ones (capped at 4x their natural rate to limit overfitting to a few photos)
+            # often as common ones (capped at 4x the median per-image rate, against overfitting to a few
+            # photos; with the shared data the cap binds for no class)
             w = np.zeros(len(ti))
             for s_sel in ([np.arange(len(gi))] if args.no_det else [np.arange(len(gi)), np.arange(len(gi), len(ti))]):
                 cnt = np.bincount(tl[s_sel], minlength=15).astype(np.float64)
