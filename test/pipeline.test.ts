@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -9,7 +10,8 @@ import type { Frame, FrameSource, SourceHealth } from '../device/camera/frame-so
 import { ReplaySource } from '../device/camera/replay-source.ts';
 import type { ImageInput, Model, PreparedInput, Prediction } from '../device/inference/model.ts';
 import { WorkerModel } from '../device/inference/worker-model.ts';
-import { Pipeline } from '../device/pipeline/pipeline.ts';
+import { DEFAULT_PREPARE_AHEAD, Pipeline } from '../device/pipeline/pipeline.ts';
+import { createLogger } from '../device/logger.ts';
 import { ResultBus, type PipelineResult } from '../device/pipeline/result-bus.ts';
 import { writeTestClassifier } from '../scripts/onnx/make-test-models.ts';
 
@@ -108,6 +110,7 @@ describe('pipeline (real onnxruntime worker, real sharp, real sources)', functio
   this.timeout(60_000);
   let dir: string;
   let model: WorkerModel;
+  let modelPath: string;
   let red: Buffer;
   let blue: Buffer;
   let expectedRed: Prediction;
@@ -116,6 +119,7 @@ describe('pipeline (real onnxruntime worker, real sharp, real sources)', functio
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'vegkiosk-pipeline-'));
     const written = await writeTestClassifier(join(dir, 'model'));
+    modelPath = written.onnxPath;
     model = await WorkerModel.load(written.onnxPath, { executionProviders: ['cpu'], threads: 1, dataDir: dir, logLevel: 'silent' });
     red = await solid(220, 30, 30);
     blue = await solid(30, 30, 220);
@@ -221,6 +225,39 @@ describe('pipeline (real onnxruntime worker, real sharp, real sources)', functio
     const stats = pipeline.stats();
     // Every frame the source delivered up to the last result was either inferred or counted as dropped.
     expect(stats.framesProcessed + stats.framesDropped).to.be.at.least(seqs[seqs.length - 1] - 1);
+  });
+
+  it("the worker model's buffer pool holds every default decode lane, the frame in inference and an upload", async () => {
+    // With frame 1 held in inference and every lane holding a decoded frame, a photo uploaded to
+    // /api/classify still gets a pooled buffer: no "pool exhausted" allocation, which would mean the
+    // pool was sized for fewer lanes than the pipeline runs.
+    const lines: string[] = [];
+    const sink = new Writable({ write(chunk, _enc, done) { lines.push(...String(chunk).split('\n').filter(Boolean)); done(); } });
+    const own = await WorkerModel.load(modelPath, { executionProviders: ['cpu'], threads: 1, dataDir: dir, logLevel: 'silent', logger: createLogger('warn', sink) });
+    try {
+      const recording = new RecordingModel(own);
+      const held = holdFirstRun(recording);
+      const source = new HandFedSource();
+      const bus = new ResultBus();
+      const pipeline = new Pipeline({ source, model: held.model, bus });
+      pipeline.start();
+      const results = collect(bus, DEFAULT_PREPARE_AHEAD + 1);
+      source.push(red);
+      await recorded(recording, 'hold 1');
+      for (let lane = 2; lane <= DEFAULT_PREPARE_AHEAD + 1; lane++) {
+        source.push(blue);
+        await recorded(recording, `prepare ${lane} end`);
+      }
+      expect(recording.events.filter((e) => e.endsWith(' end') && e.startsWith('prepare'))).to.have.length(DEFAULT_PREPARE_AHEAD + 1);
+      const upload = await own.prepare(red);
+      upload.release();
+      held.release();
+      expect(await results).to.have.length(DEFAULT_PREPARE_AHEAD + 1);
+      await pipeline.stop();
+      expect(lines.filter((l) => l.includes('pool exhausted'))).to.deep.equal([]);
+    } finally {
+      await own.close();
+    }
   });
 
   it('infers every decoded frame in order rather than dropping one that a newer decoded frame overtook', async () => {

@@ -26,8 +26,8 @@ export interface WorkerModelOptions {
   /** A run that takes longer than this is treated as stuck: the worker is terminated and restarted. */
   runTimeoutMs?: number;
   /**
-   * Preprocessing buffers (default 4: the pipeline's two frames in preprocessing and one in
-   * inference, plus an uploaded photo).
+   * Preprocessing buffers (default 5: the pipeline's three frames in preprocessing and one in
+   * inference, plus an uploaded photo; test/pipeline.test.ts holds the two numbers together).
    */
   poolSize?: number;
 }
@@ -119,7 +119,7 @@ export class WorkerModel extends EventEmitter implements Model {
       logLevel: options.logLevel ?? 'info',
     };
     const started = await startWorker(init);
-    const preprocessor = new Preprocessor(started.manifest.input, { poolSize: options.poolSize ?? 4, logger: options.logger });
+    const preprocessor = new Preprocessor(started.manifest.input, { poolSize: options.poolSize ?? 5, logger: options.logger });
     return new WorkerModel(started, init, preprocessor, options);
   }
 

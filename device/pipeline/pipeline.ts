@@ -6,13 +6,16 @@ import type { ResultBus } from './result-bus.ts';
 import type { PipelineStats } from './service-status.ts';
 
 /**
- * Two frames in preprocessing while one is in inference. Decoding a 720p JPEG costs more than a small
+ * Three decode lanes while one frame is in inference. Decoding a 720p JPEG costs more than a small
  * model's inference, so with one decode at a time the inference core idles; two let every core work
- * (measured on 2 cores: 200 fps with 1, 270 with 2, against 240 for preprocessing alone). With a
- * camera slower than the pipeline the second simply waits for the next frame: no frame gets older.
- * The model's preprocessor needs prepareAhead + 1 buffers (WorkerModel keeps 4).
+ * (measured on 2 cores with the one-member model: 200 fps with 1, 270 with 2, against 240 for
+ * preprocessing alone). With the two-member model, inference costs nearly a decode, and a lane whose
+ * frame waits for inference sits idle: a third lane fills that gap (+3 to +5 % pipeline fps on 2 cores,
+ * measured alternately; about +3 ms median latency, and only when the pipeline is saturated). With a
+ * camera slower than the pipeline the spare lanes simply wait for the next frame: no frame gets older.
+ * The model's preprocessor needs prepareAhead + 1 buffers, plus one for an upload (WorkerModel keeps 5).
  */
-export const DEFAULT_PREPARE_AHEAD = 2;
+export const DEFAULT_PREPARE_AHEAD = 3;
 
 interface PreparedFrame {
   frame: Frame;
