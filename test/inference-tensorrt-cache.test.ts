@@ -4,11 +4,10 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { createLogger } from '../device/logger.ts';
+import { capturingLogger } from './support/log-capture.ts';
 import { AUTO_ORDER, bindingDirectory, sessionOptionsFor } from '../device/inference/execution-providers.ts';
 import { loadModel } from '../device/inference/onnx-model.ts';
 import { makeTempModels, type TempModels } from './fixtures/inference/temp-models.ts';
@@ -42,15 +41,14 @@ describe('inference: TensorRT and the engine cache onnxruntime-node cannot turn 
     // no trtexec here either, so vegkiosk's own engine cache is not built: the data dir must stay empty.
     if (existsSync(TRT_LIBRARY)) this.skip();
     const dataDir = await mkdtemp(join(tmpdir(), 'vegkiosk-trt-data-'));
-    const lines: string[] = [];
-    const sink = new Writable({ write(chunk, _enc, done) { lines.push(...String(chunk).split('\n').filter(Boolean)); done(); } });
+    const { logger, lines } = capturingLogger('info');
     const envBefore = ortEnvKeys();
     try {
       const model = await loadModel(models.classifier.onnxPath, {
         executionProviders: ['tensorrt', 'cpu'],
         dataDir,
         threads: 1,
-        logger: createLogger('info', sink),
+        logger,
         // Claim the libraries are there so onnxruntime itself is asked for TensorRT, and fails.
         providerEnvironment: { backends: [{ name: 'tensorrt', bundled: false }, { name: 'cpu', bundled: true }], fileExists: () => true },
       });

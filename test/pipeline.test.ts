@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -11,9 +10,9 @@ import { ReplaySource } from '../device/camera/replay-source.ts';
 import type { ImageInput, Model, PreparedInput, Prediction } from '../device/inference/model.ts';
 import { WorkerModel } from '../device/inference/worker-model.ts';
 import { DEFAULT_PREPARE_AHEAD, Pipeline } from '../device/pipeline/pipeline.ts';
-import { createLogger } from '../device/logger.ts';
 import { ResultBus, type PipelineResult } from '../device/pipeline/result-bus.ts';
 import { writeTestClassifier } from '../scripts/onnx/make-test-models.ts';
+import { capturingLogger } from './support/log-capture.ts';
 
 const solid = (r: number, g: number, b: number) =>
   sharp({ create: { width: 320, height: 240, channels: 3, background: { r, g, b } } }).jpeg().toBuffer();
@@ -231,9 +230,8 @@ describe('pipeline (real onnxruntime worker, real sharp, real sources)', functio
     // With frame 1 held in inference and every lane holding a decoded frame, a photo uploaded to
     // /api/classify still gets a pooled buffer: no "pool exhausted" allocation, which would mean the
     // pool was sized for fewer lanes than the pipeline runs.
-    const lines: string[] = [];
-    const sink = new Writable({ write(chunk, _enc, done) { lines.push(...String(chunk).split('\n').filter(Boolean)); done(); } });
-    const own = await WorkerModel.load(modelPath, { executionProviders: ['cpu'], threads: 1, dataDir: dir, logLevel: 'silent', logger: createLogger('warn', sink) });
+    const { logger, lines } = capturingLogger('warn');
+    const own = await WorkerModel.load(modelPath, { executionProviders: ['cpu'], threads: 1, dataDir: dir, logLevel: 'silent', logger });
     try {
       const recording = new RecordingModel(own);
       const held = holdFirstRun(recording);
