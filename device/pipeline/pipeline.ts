@@ -48,7 +48,8 @@ export interface PipelineOptions {
  * Two rules make it fast and honest on a small board: the newest frame always wins (frames that
  * arrive while we are busy are counted as dropped, never queued; a decoded frame is still inferred),
  * and preprocessing of the next frame runs while the current one is in inference, so the pipeline runs
- * at the pace of its slowest stage rather than the sum of both. The model's preprocessor pools two tensor buffers for exactly this.
+ * at the pace of its slowest stage rather than the sum of both. The model's preprocessor pools a tensor
+ * buffer per lane, one for the frame in inference and one for an upload (see DEFAULT_PREPARE_AHEAD).
  */
 export class Pipeline {
   private running = false;

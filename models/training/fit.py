@@ -64,15 +64,20 @@ def augment(x: torch.Tensor, size: int, g: torch.Generator, min_scale: float, st
     y = y * b * gain
     m = y.mean(dim=(1, 2, 3), keepdim=True)
     y = (y - m) * c + m
-    gray = (0.299 * y[:, 0:1] + 0.587 * y[:, 1:2] + 0.114 * y[:, 2:3])
+    gray = luma(y)
     y = (y - gray) * s + gray
     if hue_deg > 0:
         y = rotate_hue(y, U(-hue_deg, hue_deg) * math.pi / 180)
     if grey_p > 0:
         keep = (U(0, 1) >= grey_p).float().view(n, 1, 1, 1)
-        gray = (0.299 * y[:, 0:1] + 0.587 * y[:, 1:2] + 0.114 * y[:, 2:3])
+        gray = luma(y)
         y = y * keep + gray * (1 - keep)
     return y.clamp(0, 1)
+
+
+def luma(y: torch.Tensor) -> torch.Tensor:
+    """Rec. 601 luma of RGB [N,3,H,W] as [N,1,H,W] (the Y row of YIQ below)."""
+    return 0.299 * y[:, 0:1] + 0.587 * y[:, 1:2] + 0.114 * y[:, 2:3]
 
 
 _RGB2YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
