@@ -167,17 +167,24 @@ class EMA:
 
 
 def train_stage(net, imgs, labels, weights, num_classes, epochs, args, dev, g, lr, name,
-                neg_imgs=None, eval_fn=None, ema=None, tileable=None):
+                neg_imgs=None, eval_fn=None, ema=None, tileable=None, backbone_lr_mult=1.0):
     """imgs: uint8 tensor [N,H,W,3] (CPU); labels: int64 [N]; weights: per-sample sampling weight.
     ema: an EMA updated after every step, when given. tileable: bool [N], the samples bin_mosaic may
-    replace by a grid of same-class samples (with probability args.mosaic)."""
+    replace by a grid of same-class samples (with probability args.mosaic). backbone_lr_mult: everything
+    but the head trains at this fraction of lr."""
     pools = {}
     if tileable is not None and getattr(args, "mosaic", 0) > 0:
         tix = np.where(tileable)[0]
         for cls in np.unique(labels.numpy()[tix]):
             pools[int(cls)] = torch.from_numpy(tix[labels.numpy()[tix] == cls])
         tileable = torch.from_numpy(np.asarray(tileable, dtype=bool))
-    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=args.wd)
+    if backbone_lr_mult != 1.0:
+        head = {id(p) for p in net.head.parameters()}
+        groups = [{"params": [p for p in net.parameters() if id(p) not in head], "mult": backbone_lr_mult},
+                  {"params": list(net.head.parameters()), "mult": 1.0}]
+    else:
+        groups = net.parameters()
+    opt = torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True, weight_decay=args.wd)
     steps_per_epoch = max(1, len(labels) // args.bs)
     total = epochs * steps_per_epoch
     warm = min(steps_per_epoch * 2, total // 10)
@@ -210,7 +217,7 @@ def train_stage(net, imgs, labels, weights, num_classes, epochs, args, dev, g, l
             cur = lr * (step + 1) / warm if step < warm else \
                 0.5 * lr * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
             for pg in opt.param_groups:
-                pg["lr"] = cur
+                pg["lr"] = cur * pg.get("mult", 1.0)
             out = net(x)
             loss = torch.sum(-t * F.log_softmax(out, 1), 1).mean()
             opt.zero_grad(set_to_none=True)

@@ -2,9 +2,9 @@
 """vegkiosk vegetable classifier: train from scratch, evaluate, export ONNX + manifest.
 
 Stages (see models/README.md):
-  1. pretrain on every non-vegetable Grocery class (fine labels, train split) plus all 22 classes of the
-     detection set's train split as box crops -- no Grocery vegetable photo is seen here, so the same
-     backbone serves the val evaluation and the cross-validation without leakage;
+  1. pretrain on every Grocery class (fine labels, train split: fruit, packages and the vegetables' fine
+     classes) plus all 22 classes of the detection set's train split as box crops; Grocery val photos are
+     never seen, and a cross-validation reruns this stage per fold without the fold's photos;
   2. fine-tune on the 15 coarse vegetable classes: Grocery train photos + matching detection crops,
      class-balanced sampling, mixup/cutmix, label smoothing, cosine schedule -- once per ensemble member:
      by default two members, one starting from the stage-1 backbone (--seeds) and one from random weights
@@ -16,9 +16,10 @@ Stages (see models/README.md):
 Run with Debian's interpreter (python3-torch 1.13, python3-torchvision, python3-onnx):
   apt-get install -y python3-torch python3-torchvision python3-onnx
   /usr/bin/python3 models/training/train.py [--data DIR]          # the shipped model (stage 1 + 2 members)
-  /usr/bin/python3 models/training/train.py --pretrained P --cv 5 --cv-grouped --no-export   # CV
-  /usr/bin/python3 models/training/train.py --scratch-seeds none ...   # one member (v1.0's recipe)
-Stage 1b (--pre-include-veg with --pretrained/--pre-continue) is optional and not in the shipped model.
+  /usr/bin/python3 models/training/train.py --cv 5 --cv-grouped --no-export   # CV, stage 1 per fold
+  /usr/bin/python3 models/training/train.py --no-pre-include-veg   # 1.1.0's recipe (stage 1 without vegetables)
+  /usr/bin/python3 models/training/train.py --no-pre-include-veg --scratch-seeds none   # 1.0.0's recipe
+Stage 1b (--pretrained P --pre-continue N) is optional and not in the shipped model.
 """
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def main():
     ap.add_argument("--cache-dir", default="/tmp/vegkiosk-cache", help="decoded-image cache, outside the repo")
     ap.add_argument("--out-dir", default=os.path.join(REPO, "models"))
     ap.add_argument("--name", default="vegetables-v1")
-    ap.add_argument("--version", default="1.1.0")
+    ap.add_argument("--version", default="1.2.0")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--seeds", default="", help="comma list of fine-tuning seeds, one ensemble member each, all starting from the one stage-1 backbone (default: --seed; 'none': no such member)")
     ap.add_argument("--scratch-seeds", default="same", help="comma list of seeds, one ensemble member each, fine-tuned from random weights drawn with that seed (no stage 1); 'same': --seed; 'none': no such member. The exported graph averages all members' logits")
@@ -67,6 +68,7 @@ def main():
     ap.add_argument("--pre-lr", type=float, default=0.1)
     ap.add_argument("--ft-epochs", type=int, default=30)
     ap.add_argument("--ft-lr", type=float, default=0.04)
+    ap.add_argument("--pre-backbone-lr", type=float, default=1.0, help="members from the stage-1 backbone: the backbone fine-tunes at this fraction of --ft-lr, the new head at --ft-lr (1: off)")
     ap.add_argument("--mix", type=float, default=0.5, help="probability of mixup/cutmix per batch")
     ap.add_argument("--smooth", type=float, default=0.1)
     ap.add_argument("--mosaic", type=float, default=0.0, help="probability that a detection crop is shown as a 2x2/3x3 grid of same-class crops (a crate)")
@@ -82,7 +84,8 @@ def main():
     ap.add_argument("--tta", choices=["none", "flip"], default="none", help="test-time augmentation built into the exported graph")
     ap.add_argument("--pretrained", default="", help="reuse a saved pretrain checkpoint (skips stage 1)")
     ap.add_argument("--pre-continue", type=int, default=0, help="with --pretrained: train stage 1 for this many more epochs (fresh warmup+cosine)")
-    ap.add_argument("--pre-include-veg", action="store_true", help="stage 1 also sees the Grocery vegetable train photos (fine labels)")
+    ap.add_argument("--pre-include-veg", action=argparse.BooleanOptionalAction, default=True,
+                    help="stage 1 also sees the Grocery vegetable train photos with their fine labels (Floury-Potato, Sweet-Potato, ...; default since 1.2.0; --no-pre-include-veg: 1.1.0's stage 1)")
     ap.add_argument("--save-pretrained", default="/tmp/vegkiosk-cache/pretrained.pt")
     ap.add_argument("--cv", type=int, default=0, help="run K-fold CV over Grocery train+val vegetables (fine-tune stage only) instead of the final model")
     ap.add_argument("--cv-grouped", action="store_true", help="CV folds as contiguous file-order blocks per class (keeps near-duplicate shots together)")
@@ -119,9 +122,14 @@ def main():
     eval_imgs_all = torch.from_numpy(c["eval_imgs"])
 
     # ---- stage 1: pretraining label space = Grocery non-vegetable fine classes (train) + 22 detection classes
+    # random weights (the scratch members') are drawn as a network with this many outputs, the label space
+    # of stage 1 without the vegetables, whatever stage 1 sees: the draws depend on the head's size, and
+    # this keeps a scratch member the same network when stage 1 changes
+    n_random_init = len({int(f) for f in fid[is_g & ~g_veg]}) + len(det_names)
     if args.pre_include_veg:
-        # every Grocery class (81 fine, train split) + 22 detection classes; the Grocery vegetable train
-        # photos are then seen in both stages (val photos never), so CV folds would leak: see --cv
+        # every Grocery class (fine labels, train split) + 22 detection classes; the Grocery vegetable train
+        # photos are then seen in both stages (val photos never), so a cross-validation reruns stage 1 per
+        # fold without the fold's photos (see --cv)
         pre_idx = np.where((is_g & (split == 0)) | (src == 1))[0]
         g_fine = sorted({int(f) for f in fid[is_g]})
     else:
@@ -165,34 +173,37 @@ def main():
         f"{count_macs(VegNet(15), args.size) / 1e6:.1f}M; members: {len(pre_seeds)} from stage 1 (seeds {pre_seeds}), "
         f"{len(scratch_seeds)} from random weights (seeds {scratch_seeds}), {len(joint_seeds)} joint (seeds {joint_seeds})")
 
-    def stage1():
-        """The backbone the --seeds members start from: stage 1, or a saved one (--pretrained), or, with
-        --pre-epochs 0, random weights drawn with --seed."""
+    def stage1(exclude=(), pretrained=args.pretrained, save_to=args.save_pretrained):
+        """The backbone the --seeds members start from: stage 1, or a saved one (pretrained), or, with
+        --pre-epochs 0, random weights drawn with --seed. exclude: Grocery photos stage 1 must not see
+        (a cross-validation fold's)."""
         seed_all(args.seed)
         net = make_net(n_pre)
+        keep_idx = ~np.isin(pre_idx, np.asarray(exclude, dtype=np.int64))
+        s1_idx, s1_labels = pre_idx[keep_idx], pre_labels[keep_idx]
         loaded = False
-        if args.pretrained and os.path.exists(args.pretrained):
-            sd = torch.load(args.pretrained, map_location="cpu")
+        if pretrained and os.path.exists(pretrained):
+            sd = torch.load(pretrained, map_location="cpu")
             own = net.state_dict()
             keep = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
             net.load_state_dict(keep, strict=False)
             loaded = True
-            log("loaded pretrained", args.pretrained, f"({len(keep)}/{len(own)} tensors; head reset if label space differs)")
+            log("loaded pretrained", pretrained, f"({len(keep)}/{len(own)} tensors; head reset if label space differs)")
             if args.pre_continue > 0:
                 args.pre_epochs = args.pre_continue
                 loaded = False
         if not loaded and args.pre_epochs > 0:
-            counts = np.bincount(pre_labels, minlength=n_pre)
-            w = (1.0 / np.sqrt(counts[pre_labels])) if not args.no_balance else np.ones(len(pre_labels))
-            log(f"stage 1: pretrain on {len(pre_idx)} images, {n_pre} classes, {args.pre_epochs} epochs")
+            counts = np.bincount(s1_labels, minlength=n_pre)
+            w = (1.0 / np.sqrt(counts[s1_labels])) if not args.no_balance else np.ones(len(s1_labels))
+            log(f"stage 1: pretrain on {len(s1_idx)} images, {n_pre} classes, {args.pre_epochs} epochs")
             g = torch.Generator().manual_seed(args.seed + 1)
             ema = EMA(net, args.ema) if args.ema > 0 else None
-            train_stage(net, imgs[torch.from_numpy(pre_idx)], torch.from_numpy(pre_labels), w, n_pre,
+            train_stage(net, imgs[torch.from_numpy(s1_idx)], torch.from_numpy(s1_labels), w, n_pre,
                         args.pre_epochs, args, dev, g, args.pre_lr, "pretrain", ema=ema)
             if ema is not None:
                 net.load_state_dict(ema.state)
-            if args.save_pretrained:
-                torch.save(net.state_dict(), args.save_pretrained)
+            if save_to:
+                torch.save(net.state_dict(), save_to)
         return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
     def member_name(seed, kind):
@@ -200,9 +211,11 @@ def main():
 
     def random_weights(seed):
         seed_all(seed)
-        return {k: v.detach().clone() for k, v in make_net(n_pre).state_dict().items()}
+        return {k: v.detach().clone() for k, v in make_net(n_random_init).state_dict().items()}
 
-    shared = stage1() if pre_seeds else None
+    # with --cv and a stage 1 that sees Grocery vegetable photos, each fold gets its own stage 1 (below)
+    stage1_per_fold = bool(args.cv and args.pre_include_veg and pre_seeds)
+    shared = stage1() if pre_seeds and not stage1_per_fold else None
     backbones = [shared if kind == "pre" else random_weights(sd) for sd, kind in members]
 
     # the joint members' extra classes: Grocery non-vegetable fine classes and the detection classes that
@@ -211,9 +224,9 @@ def main():
     joint_keys = sorted({("g" if src[i] == 0 else "d", int(fid[i])) for i in joint_idx})
     joint_lab = np.array([15 + joint_keys.index(("g" if src[i] == 0 else "d", int(fid[i]))) for i in joint_idx], dtype=np.int64)
 
-    def finetune(train_g_idx, eval_g_idx, tag, seed_off, pre_state, seed, joint=False):
+    def finetune(train_g_idx, eval_g_idx, tag, seed_off, pre_state, seed, joint=False, from_stage1=False):
         seed_all(seed + 100 + seed_off)
-        m = make_net(n_pre)
+        m = make_net(pre_state["head.weight"].shape[0])
         m.load_state_dict(pre_state)
         n_out = 15 + (len(joint_keys) if joint else 0)
         m.reset_head(n_out)
@@ -278,9 +291,10 @@ def main():
             f"{f' + {len(joint_idx)} images of {n_out - 15} other classes' if joint else ''}, {epochs} epochs")
         g = torch.Generator().manual_seed(seed + 200 + seed_off)
         neg = imgs[torch.from_numpy(neg_idx)] if args.neg_frac > 0 else None
+        tileable = None if args.no_det else (np.arange(len(ti)) >= len(gi)) & (np.arange(len(ti)) < len(gi) + len(d_idx))
         train_stage(m, imgs[torch.from_numpy(ti)], torch.from_numpy(tl), w, n_out, epochs, args, dev, g,
-                    args.ft_lr, tag, neg_imgs=neg, eval_fn=eval_fn, ema=ema,
-                    tileable=None if args.no_det else (np.arange(len(ti)) >= len(gi)) & (np.arange(len(ti)) < len(gi) + len(d_idx)))
+                    args.ft_lr, tag, neg_imgs=neg, eval_fn=eval_fn, ema=ema, tileable=tileable,
+                    backbone_lr_mult=args.pre_backbone_lr if from_stage1 else 1.0)
         if joint:
             # keep the vegetable rows: a softmax over them is the joint softmax given "a vegetable"
             head = torch.nn.Linear(m.dim, 15).to(dev)
@@ -304,16 +318,16 @@ def main():
         out_net = ema_net if ema is not None else m
         return out_net, variants[chosen]["logits"], ev_y, {k: (v["acc"], v["logits"]) for k, v in variants.items()}
 
-    def ensemble(train_g_idx, eval_g_idx, tag, seed_off):
-        """Fine-tunes every member; returns (nets, mean logits, labels, accuracy per variant). Variants are
-        measured per member ("pre1234:last", ...) and for the ensemble ("last", ...), whose logits are
-        averaged as the exported graph averages them."""
+    def ensemble(train_g_idx, eval_g_idx, tag, seed_off, starts):
+        """Fine-tunes every member from its start (starts: one state dict per member); returns (nets, mean
+        logits, labels, accuracy per variant). Variants are measured per member ("pre1234:last", ...) and
+        for the ensemble ("last", ...), whose logits are averaged as the exported graph averages them."""
         nets, all_logits, accs = [], [], {}
         per_variant = {}
-        for (sd, kind), pre_state in zip(members, backbones):
+        for (sd, kind), pre_state in zip(members, starts):
             name = member_name(sd, kind)
             m, logits, y, variants = finetune(train_g_idx, eval_g_idx, f"{tag}/{name}" if len(members) > 1 else tag,
-                                              seed_off, pre_state, sd, joint=kind == "joint")
+                                              seed_off, pre_state, sd, joint=kind == "joint", from_stage1=kind == "pre")
             nets.append(m)
             all_logits.append(logits)
             for k, (acc, lg) in variants.items():
@@ -351,7 +365,15 @@ def main():
         for k in which:
             test = np.array(sorted(folds[k]))
             train = np.array(sorted(set(allv.tolist()) - set(folds[k])))
-            _, logits, y, variants = ensemble(train, test, f"cv{k}", k + 1)
+            starts = backbones
+            if stage1_per_fold:
+                def fold_path(p):
+                    return f"{os.path.splitext(p)[0]}-cv{k}of{args.cv}.pt" if p else ""
+                log(f"CV fold {k}: stage 1 without the fold's {len(folds[k])} photos")
+                fold_stage1 = stage1(exclude=folds[k], pretrained=fold_path(args.pretrained),
+                                     save_to=fold_path(args.save_pretrained))
+                starts = [fold_stage1 if kind == "pre" else b for (_, kind), b in zip(members, backbones)]
+            _, logits, y, variants = ensemble(train, test, f"cv{k}", k + 1, starts)
             mt = metrics(logits.argmax(1), y, 15)
             mt["variants"] = variants
             accs.append(mt["acc"])
@@ -364,7 +386,7 @@ def main():
         results["cv_folds_run"] = which
         log(f"CV mean over folds {which}: {np.mean(accs):.4f}")
     else:
-        nets, logits, y, variants = ensemble(gv_train, gv_val, "final", 0)
+        nets, logits, y, variants = ensemble(gv_train, gv_val, "final", 0, backbones)
         mt = metrics(logits.argmax(1), y, 15)
         mt["variants"] = variants
         results["val"] = mt
