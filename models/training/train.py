@@ -121,7 +121,8 @@ def main():
     eval_pos = {int(j): i for i, j in enumerate(c["eval_index"])}
     eval_imgs_all = torch.from_numpy(c["eval_imgs"])
 
-    # ---- stage 1: pretraining label space = Grocery non-vegetable fine classes (train) + 22 detection classes
+    # ---- stage 1: pretraining label space = Grocery fine classes (train; the vegetables' too unless
+    # --no-pre-include-veg) + 22 detection classes
     # random weights (the scratch members') are drawn as a network with this many outputs, the label space
     # of stage 1 without the vegetables, whatever stage 1 sees: the draws depend on the head's size, and
     # this keeps a scratch member the same network when stage 1 changes
@@ -203,6 +204,8 @@ def main():
             if ema is not None:
                 net.load_state_dict(ema.state)
             if save_to:
+                # the default path lies in the default cache dir, which --cache-dir elsewhere leaves uncreated
+                os.makedirs(os.path.dirname(os.path.abspath(save_to)), exist_ok=True)
                 torch.save(net.state_dict(), save_to)
         return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
