@@ -239,17 +239,18 @@ def main():
         if args.no_det:
             ti, tl = gi, gl
             srcw = np.ones(len(gi))
+            sources = [np.arange(len(gi))]
         else:
             ti, tl = np.concatenate([gi, d_idx]), np.concatenate([gl, d_lab])
             # half of the sampling mass on Grocery photos (the kiosk-like domain), half on detection crops
             srcw = np.concatenate([np.full(len(gi), 0.5 / len(gi)), np.full(len(d_idx), 0.5 / len(d_idx))])
+            sources = [np.arange(len(gi)), np.arange(len(gi), len(ti))]
         if args.no_balance:
             w = srcw
         elif args.balance == "global":
             # every class the same share of the draws, split evenly between the sources that have it: the
             # classes the detection set lacks (Ginger, Red-Beet, Leek, ...) are otherwise drawn from only
             # the Grocery half and so about 2.7x less often than a class both sources have
-            sources = [np.arange(len(gi))] if args.no_det else [np.arange(len(gi)), np.arange(len(gi), len(ti))]
             present = [k for k in range(15) if (tl == k).any()]
             w = np.zeros(len(ti))
             for k in present:
@@ -261,7 +262,7 @@ def main():
             # often as common ones (capped at 4x the median per-image rate, against overfitting to a few
             # photos; with the shared data the cap binds for no class)
             w = np.zeros(len(ti))
-            for s_sel in ([np.arange(len(gi))] if args.no_det else [np.arange(len(gi)), np.arange(len(gi), len(ti))]):
+            for s_sel in sources:
                 cnt = np.bincount(tl[s_sel], minlength=15).astype(np.float64)
                 per = np.where(cnt > 0, 1.0 / np.maximum(cnt, 1), 0)
                 per = np.minimum(per, 4.0 * np.median(per[cnt > 0]))
