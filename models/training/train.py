@@ -23,78 +23,28 @@ Stage 1b (--pretrained P --pre-continue N) is optional and not in the shipped mo
 """
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
-import math
 import os
-import random
 import sys
 import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import data as D  # noqa: E402
+import pools as P  # noqa: E402
 from net import VegNet, count_macs  # noqa: E402
-from fit import MEAN, STD, EMA, log, seed_all, train_stage, predict, metrics  # noqa: E402
+from fit import EMA, log, seed_all, train_stage, predict, metrics  # noqa: E402
 from export import export  # noqa: E402
+from options import build_parser  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=D.default_data_dir(), help="shared data folder (default: ../shared/data beside the repo)")
-    ap.add_argument("--cache-dir", default="/tmp/vegkiosk-cache", help="decoded-image cache, outside the repo")
-    ap.add_argument("--out-dir", default=os.path.join(REPO, "models"))
-    ap.add_argument("--name", default="vegetables-v1")
-    ap.add_argument("--version", default="1.2.0")
-    ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--seeds", default="", help="comma list of fine-tuning seeds, one ensemble member each, all starting from the one stage-1 backbone (default: --seed; 'none': no such member)")
-    ap.add_argument("--scratch-seeds", default="same", help="comma list of seeds, one ensemble member each, fine-tuned from random weights drawn with that seed (no stage 1); 'same': --seed; 'none': no such member. The exported graph averages all members' logits")
-    ap.add_argument("--joint-seeds", default="none", help="comma list of seeds, one ensemble member each, trained from random weights on the 15 vegetables and the pretraining classes at once (no stage 1), whose extra head rows are dropped at export; 'none' (default): no such member")
-    ap.add_argument("--joint-epochs", type=int, default=18, help="epochs of a --joint-seeds member (an epoch covers its larger pool)")
-    ap.add_argument("--joint-mass", type=float, default=0.4, help="share of a --joint-seeds member's sampling mass on the non-vegetable classes")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--size", type=int, default=96)
-    ap.add_argument("--cache-size", type=int, default=128)
-    ap.add_argument("--bs", type=int, default=64)
-    ap.add_argument("--wd", type=float, default=5e-4)
-    ap.add_argument("--pre-epochs", type=int, default=20)
-    ap.add_argument("--pre-lr", type=float, default=0.1)
-    ap.add_argument("--ft-epochs", type=int, default=30)
-    ap.add_argument("--ft-lr", type=float, default=0.04)
-    ap.add_argument("--pre-backbone-lr", type=float, default=1.0, help="members from the stage-1 backbone: the backbone fine-tunes at this fraction of --ft-lr, the new head at --ft-lr (1: off)")
-    ap.add_argument("--mix", type=float, default=0.5, help="probability of mixup/cutmix per batch")
-    ap.add_argument("--smooth", type=float, default=0.1)
-    ap.add_argument("--mosaic", type=float, default=0.0, help="probability that a detection crop is shown as a 2x2/3x3 grid of same-class crops (a crate)")
-    ap.add_argument("--hue", type=float, default=0.0, help="random hue rotation of up to this many degrees per training image (0: off)")
-    ap.add_argument("--grey", type=float, default=0.0, help="probability that a training image is shown in greyscale (0: off)")
-    ap.add_argument("--min-scale", type=float, default=0.30)
-    ap.add_argument("--neg-frac", type=float, default=0.0, help="fraction of non-vegetable photos per fine-tune batch with a uniform target")
-    ap.add_argument("--no-det", action="store_true", help="fine-tune on Grocery vegetables only")
-    ap.add_argument("--no-balance", action="store_true")
-    ap.add_argument("--balance", choices=["source", "global"], default="source", help="source: classes balanced within each source, half the draws per source; global: every class the same share of all draws")
-    ap.add_argument("--eval-every", type=int, default=5)
-    ap.add_argument("--ema", type=float, default=0.0, help="EMA decay of the weights per step (0: off); the EMA weights are exported")
-    ap.add_argument("--tta", choices=["none", "flip"], default="none", help="test-time augmentation built into the exported graph")
-    ap.add_argument("--pretrained", default="", help="reuse a saved pretrain checkpoint (skips stage 1)")
-    ap.add_argument("--pre-continue", type=int, default=0, help="with --pretrained: train stage 1 for this many more epochs (fresh warmup+cosine)")
-    ap.add_argument("--pre-include-veg", action=argparse.BooleanOptionalAction, default=True,
-                    help="stage 1 also sees the Grocery vegetable train photos with their fine labels (Floury-Potato, Sweet-Potato, ...; default since 1.2.0; --no-pre-include-veg: 1.1.0's stage 1)")
-    ap.add_argument("--save-pretrained", default="/tmp/vegkiosk-cache/pretrained.pt")
-    ap.add_argument("--cv", type=int, default=0, help="run K-fold CV over Grocery train+val vegetables (fine-tune stage only) instead of the final model")
-    ap.add_argument("--cv-grouped", action="store_true", help="CV folds as contiguous file-order blocks per class (keeps near-duplicate shots together)")
-    ap.add_argument("--cv-folds", default="", help="comma list of fold indices to run (default all)")
-    ap.add_argument("--results", default="", help="write metrics JSON here")
-    ap.add_argument("--save-final", default="", help="also save the exported network's state dict here (for later evaluation)")
-    ap.add_argument("--weights", choices=["float32", "float16", "int8"], default="float16",
-                    help="how the exported file stores large weights (float16: half the size, int8 per channel: a quarter); inference stays float32")
-    ap.add_argument("--no-export", action="store_true")
+    ap = build_parser(__doc__, REPO)
     args = ap.parse_args()
 
     t_start = time.time()
@@ -127,20 +77,9 @@ def main():
     # of stage 1 without the vegetables, whatever stage 1 sees: the draws depend on the head's size, and
     # this keeps a scratch member the same network when stage 1 changes
     n_random_init = len({int(f) for f in fid[is_g & ~g_veg]}) + len(det_names)
-    if args.pre_include_veg:
-        # every Grocery class (fine labels, train split) + 22 detection classes; the Grocery vegetable train
-        # photos are then seen in both stages (val photos never), so a cross-validation reruns stage 1 per
-        # fold without the fold's photos (see --cv)
-        pre_idx = np.where((is_g & (split == 0)) | (src == 1))[0]
-        g_fine = sorted({int(f) for f in fid[is_g]})
-    else:
-        pre_idx = np.where((is_g & ~g_veg & (split == 0)) | (src == 1))[0]
-        g_fine = sorted({int(f) for f in fid[is_g & ~g_veg]})
-    pre_map = {("g", f): i for i, f in enumerate(g_fine)}
-    for j in range(len(det_names)):
-        pre_map[("d", j)] = len(g_fine) + j
-    pre_labels = np.array([pre_map[("g" if src[i] == 0 else "d", int(fid[i]))] for i in pre_idx])
-    n_pre = len(pre_map)
+    # with --pre-include-veg the Grocery vegetable train photos are seen in both stages (val photos never),
+    # so a cross-validation reruns stage 1 per fold without the fold's photos (see --cv)
+    pre_idx, pre_labels, n_pre = P.pretrain_pool(src, split, fid, g_veg, len(det_names), args.pre_include_veg)
 
     # ---- fine-tune pool: detection crops mapped onto the vegetable classes
     det_veg = {j: D.VEG_LABELS.index(D.DET_TO_VEG[n]) for j, n in enumerate(det_names) if n in D.DET_TO_VEG}
@@ -180,8 +119,7 @@ def main():
         (a cross-validation fold's)."""
         seed_all(args.seed)
         net = make_net(n_pre)
-        keep_idx = ~np.isin(pre_idx, np.asarray(exclude, dtype=np.int64))
-        s1_idx, s1_labels = pre_idx[keep_idx], pre_labels[keep_idx]
+        s1_idx, s1_labels = P.without(pre_idx, pre_labels, exclude)
         loaded = False
         if pretrained and os.path.exists(pretrained):
             sd = torch.load(pretrained, map_location="cpu")
@@ -236,38 +174,8 @@ def main():
         m.to(dev)
         gi = np.asarray(train_g_idx, dtype=np.int64)
         gl = np.array([veg_label(i) for i in gi], dtype=np.int64)
-        if args.no_det:
-            ti, tl = gi, gl
-            srcw = np.ones(len(gi))
-            sources = [np.arange(len(gi))]
-        else:
-            ti, tl = np.concatenate([gi, d_idx]), np.concatenate([gl, d_lab])
-            # half of the sampling mass on Grocery photos (the kiosk-like domain), half on detection crops
-            srcw = np.concatenate([np.full(len(gi), 0.5 / len(gi)), np.full(len(d_idx), 0.5 / len(d_idx))])
-            sources = [np.arange(len(gi)), np.arange(len(gi), len(ti))]
-        if args.no_balance:
-            w = srcw
-        elif args.balance == "global":
-            # every class the same share of the draws, split evenly between the sources that have it: the
-            # classes the detection set lacks (Ginger, Red-Beet, Leek, ...) are otherwise drawn from only
-            # the Grocery half and so about 2.7x less often than a class both sources have
-            present = [k for k in range(15) if (tl == k).any()]
-            w = np.zeros(len(ti))
-            for k in present:
-                parts = [s_sel[tl[s_sel] == k] for s_sel in sources if (tl[s_sel] == k).any()]
-                for sel in parts:
-                    w[sel] = 1.0 / (len(present) * len(parts) * len(sel))
-        else:
-            # class-balanced within each source: rare classes (Ginger, Red-Beet, Asparagus) are drawn as
-            # often as common ones (capped at 4x the median per-image rate, against overfitting to a few
-            # photos; with the shared data the cap binds for no class)
-            w = np.zeros(len(ti))
-            for s_sel in sources:
-                cnt = np.bincount(tl[s_sel], minlength=15).astype(np.float64)
-                per = np.where(cnt > 0, 1.0 / np.maximum(cnt, 1), 0)
-                per = np.minimum(per, 4.0 * np.median(per[cnt > 0]))
-                ww = per[tl[s_sel]]
-                w[s_sel] = ww / ww.sum() * srcw[s_sel].sum()
+        ti, tl, sources, srcw = P.finetune_pool(gi, gl, d_idx, d_lab, use_det=not args.no_det)
+        w = P.sampling_weights(tl, sources, srcw, "none" if args.no_balance else args.balance)
         epochs = args.ft_epochs
         if joint:
             # the extra classes weighted like stage 1 (1/sqrt of their counts) and given --joint-mass
@@ -348,21 +256,7 @@ def main():
     if args.cv:
         # K-fold over Grocery train+val vegetables, stratified by fine class, deterministic
         allv = np.concatenate([gv_train, gv_val])
-        rng = np.random.default_rng(args.seed)
-        folds = [[] for _ in range(args.cv)]
-        for f in sorted(set(int(fid[i]) for i in allv)):
-            in_class = allv[fid[allv] == f]
-            off = int(rng.integers(args.cv))
-            if args.cv_grouped:
-                # contiguous blocks in file order: consecutive Grocery photos of a class are near-duplicates
-                # (same shelf, same session), so random folds put near-copies of test photos into training
-                in_class = np.array(sorted(in_class, key=lambda i: str(c["paths"][i])))
-                for k, chunk in enumerate(np.array_split(in_class, args.cv)):
-                    folds[(k + off) % args.cv].extend(int(i) for i in chunk)
-                continue
-            in_class = in_class[rng.permutation(len(in_class))]
-            for k, i in enumerate(in_class):
-                folds[(k + off) % args.cv].append(int(i))
+        folds = P.cv_folds(allv, fid, c["paths"], args.cv, args.seed, args.cv_grouped)
         which = [int(x) for x in args.cv_folds.split(",")] if args.cv_folds else list(range(args.cv))
         accs = []
         results["cv"] = {}
