@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives for real: ffmpeg and fswebcam (camera sources),
-# openssl (self-signed certificate), chromium (dashboard tests), systemd (unit verification) and
-# bookworm-backports' Mesa (lavapipe software Vulkan, so onnxruntime's webgpu provider really runs).
+# openssl (self-signed certificate), chromium (dashboard tests), systemd (unit verification), python3-numpy
+# (the training recipe's data-rule tests) and bookworm-backports' Mesa (lavapipe software Vulkan, so
+# onnxruntime's webgpu provider really runs).
 # Idempotent and non-interactive; needs root (or sudo).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -36,7 +37,7 @@ fi
 
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
-  ffmpeg fswebcam openssl chromium fonts-dejavu-core systemd >/dev/null
+  ffmpeg fswebcam openssl chromium fonts-dejavu-core systemd python3-numpy >/dev/null
 if [ -f "$backports_list" ]; then
   $SUDO apt-get install -y -qq --no-install-recommends -t "${codename}-backports" \
     mesa-vulkan-drivers libvulkan1 >/dev/null || echo "install-test-deps: backports Mesa unavailable; webgpu tests will skip" >&2
