@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:https';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeTestClassifier } from '../scripts/onnx/make-test-models.ts';
@@ -79,6 +80,36 @@ describe('vegkiosk serve (real process, HTTPS on 127.0.0.1)', function () {
     expect(errLines).to.have.length(1);
     expect(errLines[0]).to.match(/SHA-256/i);
     expect(r.stderr).not.to.match(/\n\s+at /);
+  });
+
+  // Both fail after the model's worker thread and the camera have started; before, serve printed the
+  // error and then ran on with no server until systemd's start timeout (and a bad certificate exited 1).
+  it('exits 78 naming VEGKIOSK_TLS_CERT when the certificate is not PEM, rather than running on', async () => {
+    const notPem = join(dir, 'not-a-cert.pem');
+    writeFileSync(notPem, 'this is not a certificate\n');
+    const r = runCli(['serve'], {
+      VEGKIOSK_MODEL: modelPath, VEGKIOSK_DATA_DIR: join(dir, 'data4'), VEGKIOSK_PORT: String(await freePort()),
+      VEGKIOSK_CAMERA: 'synthetic', VEGKIOSK_TLS_CERT: notPem, VEGKIOSK_TLS_KEY: notPem,
+    }, 30_000);
+    expect(r.signal, 'serve did not exit by itself').to.equal(null);
+    expect(r.status).to.equal(78);
+    expect(r.stderr).to.match(/^vegkiosk: config: VEGKIOSK_TLS_CERT: not a PEM X\.509 certificate$/m);
+  });
+
+  it('exits 1 naming the address when the port is taken, rather than running on without a server', async () => {
+    const port = await freePort();
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve));
+    try {
+      const r = runCli(['serve'], {
+        VEGKIOSK_MODEL: modelPath, VEGKIOSK_DATA_DIR: join(dir, 'data5'), VEGKIOSK_PORT: String(port), VEGKIOSK_CAMERA: 'synthetic',
+      }, 30_000);
+      expect(r.signal, 'serve did not exit by itself').to.equal(null);
+      expect(r.status).to.equal(1);
+      expect(r.stderr).to.include(`vegkiosk serve: cannot listen on 127.0.0.1:${port} (VEGKIOSK_HOST, VEGKIOSK_PORT): another process already listens there`);
+    } finally {
+      squatter.close();
+    }
   });
 
   it('exits 78 naming VEGKIOSK_MODEL when the model file is missing', () => {

@@ -1,14 +1,17 @@
 import { mkdirSync } from 'node:fs';
-import { csiBoard, detectBoard } from '../board/detect-board.ts';
+import { csiBoard, detectBoard, type BoardInfo } from '../board/detect-board.ts';
 import { createFrameSource } from '../camera/select-source.ts';
+import type { FrameSource } from '../camera/frame-source.ts';
+import type { Config } from '../config/config.ts';
 import { describeConfig, loadConfig } from '../config/load-config.ts';
-import { createLogger } from '../logger.ts';
+import { createLogger, type Logger } from '../logger.ts';
 import { Pipeline } from '../pipeline/pipeline.ts';
 import { ResultBus } from '../pipeline/result-bus.ts';
 import { serviceStatus } from '../pipeline/service-health.ts';
 import { startServer } from '../server/start-server.ts';
 import { extendStartWhile, notifyReady, notifyStopping, Watchdog, watchdogIntervalMs } from '../systemd/notify.ts';
 import { DEFAULT_BUILD_TIMEOUT_MS } from '../inference/tensorrt-engine-cache.ts';
+import type { WorkerModel } from '../inference/worker-model.ts';
 import { openModel } from './load-model.ts';
 import { parseArgs } from './usage.ts';
 
@@ -37,33 +40,17 @@ export async function serveCommand(argv: string[]): Promise<number> {
     `execution provider: ${model.executionProvider}`,
   );
 
-  const { source, reason } = await createFrameSource(config.camera, {
-    width: config.cameraWidth,
-    height: config.cameraHeight,
-    fps: config.cameraFps,
-    stallMs: config.cameraStallMs,
-    logger: logger.child({ stage: 'camera' }),
-    board: csiBoard(board),
-  });
-  logger.info({ camera: source.source, reason }, `camera: ${source.source}`);
-  await source.start();
-
-  const bus = new ResultBus();
-  const pipeline = new Pipeline({ source, model, bus, logger: logger.child({ stage: 'pipeline' }), stallAfterMs: RESULT_STALE_MS });
-  pipeline.start();
-  const status = () => serviceStatus({ source, sourceReason: reason, model, pipeline, startedAt, resultStaleMs: RESULT_STALE_MS, dataDir: config.dataDir });
-
-  const server = await startServer({
-    config,
-    logger,
-    bus,
-    status,
-    async classify(image) {
-      const input = await model.prepare(image);
-      return model.run(input).finally(() => input.release());
-    },
-    latestFrameJpeg: () => bus.latest()?.jpeg ?? source.latest()?.jpeg ?? null,
-  });
+  // Anything that fails from here on (camera value, port in use, TLS material, a damaged store) must
+  // undo what already runs: the inference worker thread and a camera process would otherwise keep the
+  // process alive, serving nothing, until systemd's start timeout.
+  let started: Started;
+  try {
+    started = await startStages(config, model, board, logger, startedAt);
+  } catch (err) {
+    await model.close().catch((closeErr) => logger.warn({ err: (closeErr as Error).message }, 'closing the model after a failed start failed'));
+    throw err;
+  }
+  const { source, pipeline, bus, server, status } = started;
 
   // systemd: READY once the first frame has really been inferred; watchdog pings only while results flow.
   bus.once('result', () => {
@@ -100,4 +87,50 @@ export async function serveCommand(argv: string[]): Promise<number> {
   process.once('SIGINT', () => void shutdown('SIGINT'));
   await new Promise(() => {});
   return 0;
+}
+
+type Started = Awaited<ReturnType<typeof startStages>>;
+
+/** Camera, pipeline and server, in that order; when one fails, stops those already started. */
+async function startStages(config: Config, model: WorkerModel, board: BoardInfo, logger: Logger, startedAt: number) {
+  let source: FrameSource | undefined;
+  let pipeline: Pipeline | undefined;
+  try {
+    const selected = await createFrameSource(config.camera, {
+      width: config.cameraWidth,
+      height: config.cameraHeight,
+      fps: config.cameraFps,
+      stallMs: config.cameraStallMs,
+      logger: logger.child({ stage: 'camera' }),
+      board: csiBoard(board),
+    });
+    const { reason } = selected;
+    const frames = (source = selected.source);
+    logger.info({ camera: frames.source, reason }, `camera: ${frames.source}`);
+    await frames.start();
+
+    const bus = new ResultBus();
+    const running = (pipeline = new Pipeline({ source: frames, model, bus, logger: logger.child({ stage: 'pipeline' }), stallAfterMs: RESULT_STALE_MS }));
+    running.start();
+    const status = () => serviceStatus({ source: frames, sourceReason: reason, model, pipeline: running, startedAt, resultStaleMs: RESULT_STALE_MS, dataDir: config.dataDir });
+
+    const server = await startServer({
+      config,
+      logger,
+      bus,
+      status,
+      async classify(image) {
+        const input = await model.prepare(image);
+        return model.run(input).finally(() => input.release());
+      },
+      latestFrameJpeg: () => bus.latest()?.jpeg ?? frames.latest()?.jpeg ?? null,
+    });
+    return { source: frames, pipeline: running, bus, server, status };
+  } catch (err) {
+    // The shutdown's order: no new frames, then the inference in flight.
+    for (const stage of [source, pipeline]) {
+      await stage?.stop().catch((stopErr: Error) => logger.warn({ err: stopErr.message }, 'stopping after a failed start failed'));
+    }
+    throw err;
+  }
 }

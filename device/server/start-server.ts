@@ -107,15 +107,29 @@ export async function startServer(deps: ServerDeps, options: StartOptions = {}):
     socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
   const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host;
+  // Timers and listeners the server holds besides its socket and the WebSocket hub; left running after
+  // a failed listen, they would keep the process alive.
+  const release = () => {
+    deps.bus.off('result', onResult);
+    metrics.close();
+    results.close();
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    await hub.close();
+    release();
+    const why = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'another process already listens there' : (err as Error).message;
+    throw new Error(`cannot listen on ${hostForUrl}:${config.port} (VEGKIOSK_HOST, VEGKIOSK_PORT): ${why}`);
+  }
+  const port = (server.address() as AddressInfo).port;
   const url = `${tls ? 'https' : 'http'}://${hostForUrl}:${port}`;
   logger.info({ url, tls: tls ? tls.origin : 'off' }, 'server listening');
 
@@ -132,9 +146,7 @@ export async function startServer(deps: ServerDeps, options: StartOptions = {}):
         await hub.close();
         await stopped;
         clearTimeout(cut);
-        deps.bus.off('result', onResult);
-        metrics.close();
-        results.close();
+        release();
       })();
       return closing;
     },
