@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import sharp from 'sharp';
-import { buildFfmpegArgs, FfmpegSource, redactUrl } from '../device/camera/ffmpeg-source.ts';
+import { redactUrl } from '../device/camera/camera-spec.ts';
+import { buildFfmpegArgs, FfmpegSource } from '../device/camera/ffmpeg-source.ts';
 import { lavfiInput, ProcessRecorder, SourceJar, waitFor } from './fixtures/camera/helpers.ts';
 
 describe('camera: ffmpeg backend (v4l2, rtsp)', () => {

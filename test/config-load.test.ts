@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ConfigError, PACKAGE_ROOT, loadConfig } from '../device/config/load-config.ts';
+import { ConfigError, PACKAGE_ROOT, describeConfig, loadConfig } from '../device/config/load-config.ts';
 import { renderEnvExample } from '../scripts/write-env-example.ts';
 import { runCli } from './support/cli.ts';
 
@@ -60,6 +60,30 @@ describe('configuration', () => {
     expect(weak[0]).not.to.include('hunter2');
     expect(problemsOf({ VEGKIOSK_TLS: 'off', VEGKIOSK_HOST: '0.0.0.0' })[0]).to.match(/^VEGKIOSK_TLS: plain HTTP/);
     expect(problemsOf({ VEGKIOSK_TLS: 'off', VEGKIOSK_HOST: '127.0.0.2' })).to.deep.equal([]);
+  });
+
+  it('checks the camera value as the camera will, so check-config and serve refuse it with exit 78', () => {
+    // both pass the schema's pattern; before, check-config said ok and serve failed with exit 1
+    expect(problemsOf({ VEGKIOSK_CAMERA: 'v4l2:foo' })).to.have.length(1);
+    expect(problemsOf({ VEGKIOSK_CAMERA: 'v4l2:foo' })[0]).to.match(/^VEGKIOSK_CAMERA: "v4l2:foo" is not valid: v4l2: needs a device node/);
+    const r = runCli(['check-config'], { VEGKIOSK_CAMERA: 'webcam:video0', VEGKIOSK_MODEL: model });
+    expect(r.status).to.equal(78);
+    expect(r.stderr).to.match(/^vegkiosk: config: VEGKIOSK_CAMERA: "webcam:video0" is not valid/);
+    expect(problemsOf({ VEGKIOSK_CAMERA: 'v4l2:/dev/video0' })).to.deep.equal([]);
+  });
+
+  it('never repeats a camera password in a problem or in the configuration it logs', () => {
+    for (const value of ['rtsp://admin:hunter2@', 'http://admin:hunter2@cam/live']) {
+      const problems = problemsOf({ VEGKIOSK_CAMERA: value });
+      expect(problems, value).to.have.length(1);
+      expect(problems[0]).to.match(/^VEGKIOSK_CAMERA: .*admin:\*\*\*@/);
+      expect(problems[0]).not.to.include('hunter2');
+    }
+    const config = loadConfig({ env: { VEGKIOSK_MODEL: model, VEGKIOSK_CAMERA: 'rtsp://admin:hunter2@127.0.0.1:554/live' }, cwd: dir });
+    expect(config.camera).to.equal('rtsp://admin:hunter2@127.0.0.1:554/live'); // the camera itself still gets it
+    const described = describeConfig(config);
+    expect(described.camera).to.equal('rtsp://admin:***@127.0.0.1:554/live');
+    expect(JSON.stringify(described)).not.to.include('hunter2');
   });
 
   it('check-config exits 78 with one line per problem naming each key', () => {

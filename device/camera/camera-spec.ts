@@ -12,14 +12,22 @@ export const CAMERA_SPEC_FORMS =
   'auto | synthetic | csi | replay:<file-or-dir> | webcam:/dev/videoN | v4l2:/dev/videoN | rtsp://host/path';
 
 export class CameraSpecError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(
+    /** What is wrong with the value, without the key: `"v4l2:x" is not valid: …`. */
+    readonly detail: string,
+  ) {
+    super(`VEGKIOSK_CAMERA=${detail}`);
     this.name = 'CameraSpecError';
   }
 }
 
+/** rtsp://user:secret@cam/… → rtsp://user:***@cam/…, for health(), logs and error messages. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:)[^@/]*@/i, '$1***@');
+}
+
 function bad(spec: string, why: string): CameraSpecError {
-  return new CameraSpecError(`VEGKIOSK_CAMERA="${spec}" is not valid: ${why}. Use one of: ${CAMERA_SPEC_FORMS}`);
+  return new CameraSpecError(`"${redactUrl(spec)}" is not valid: ${why}. Use one of: ${CAMERA_SPEC_FORMS}`);
 }
 
 function videoDevice(spec: string, device: string, prefix: string): string {

@@ -1,3 +1,4 @@
+import { redactUrl } from './camera-spec.ts';
 import type { ProcessExit } from './mjpeg-process.ts';
 import { describeExitStatus, maxJpegFrameBytes, startMjpegProcess } from './mjpeg-process.ts';
 import { SourceError } from './source-error.ts';
@@ -22,11 +23,6 @@ export interface FfmpegSourceOptions extends SourceOptions {
   ffmpegPath?: string;
   inputArgs?: readonly string[];
   quality?: number;
-}
-
-/** rtsp://user:secret@cam/… → rtsp://user:***@cam/…, for health(), logs and error messages. */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:)[^@/]*@/i, '$1***@');
 }
 
 function inputFor(target: FfmpegTarget, o: FfmpegArgsOptions): string[] {

@@ -1,9 +1,9 @@
 import type { Logger } from '../logger.ts';
 import type { CameraSpec } from './camera-spec.ts';
-import { CameraSpecError, parseCameraSpec } from './camera-spec.ts';
+import { CameraSpecError, parseCameraSpec, redactUrl } from './camera-spec.ts';
 import type { Board, CsiSourceOptions } from './csi-source.ts';
 import { CsiSource } from './csi-source.ts';
-import { FfmpegSource, redactUrl } from './ffmpeg-source.ts';
+import { FfmpegSource } from './ffmpeg-source.ts';
 import type { FrameSource } from './frame-source.ts';
 import { ReplaySource } from './replay-source.ts';
 import type { SourceOptions } from './source-options.ts';
@@ -49,7 +49,7 @@ export function buildFrameSource(spec: ConcreteSpec, opts: CreateSourceOptions):
     case 'csi':
       if (!opts.board) {
         throw new CameraSpecError(
-          'VEGKIOSK_CAMERA="csi" needs a Jetson or a Raspberry Pi, and this machine is neither. ' +
+          '"csi" needs a Jetson or a Raspberry Pi, and this machine is neither. ' +
             'Use auto, v4l2:/dev/videoN or synthetic here.',
         );
       }

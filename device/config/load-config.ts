@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CameraSpecError, parseCameraSpec, redactUrl } from '../camera/camera-spec.ts';
 import { CONFIG_FIELDS, type Config } from './config.ts';
 import { isLoopbackHost } from './loopback.ts';
 
@@ -72,7 +73,8 @@ function describe(value: unknown): string {
 /** Checks one value against its schema entry; environment strings are parsed for integer keys. */
 function checkValue(key: string, raw: RawValue, prop: PropertySchema, problems: string[]): string | number | undefined {
   const where = raw.origin === 'environment' ? ' (from the environment)' : raw.origin === 'file' ? ' (from VEGKIOSK_CONFIG)' : '';
-  const shown = prop.secret ? '' : ` (got ${describe(raw.value)})`;
+  // A camera URL may carry the camera's password.
+  const shown = prop.secret ? '' : ` (got ${describe(typeof raw.value === 'string' ? redactUrl(raw.value) : raw.value)})`;
   if (prop.type === 'integer') {
     let n: number;
     if (typeof raw.value === 'number') n = raw.value;
@@ -204,6 +206,12 @@ function checkCrossField(config: Config, problems: string[], needsModel: boolean
   if (!config.tls && !isLoopbackHost(config.host)) {
     problems.push(`VEGKIOSK_TLS: plain HTTP (off) is allowed only on a loopback host, but VEGKIOSK_HOST is ${config.host}`);
   }
+  try {
+    parseCameraSpec(config.camera);
+  } catch (err) {
+    if (!(err instanceof CameraSpecError)) throw err;
+    problems.push(`VEGKIOSK_CAMERA: ${err.detail}`);
+  }
   if (Boolean(config.tlsCert) !== Boolean(config.tlsKey)) {
     problems.push('VEGKIOSK_TLS_CERT: VEGKIOSK_TLS_CERT and VEGKIOSK_TLS_KEY must be given together (or both left empty for a self-signed certificate)');
   }
@@ -225,7 +233,7 @@ function checkCrossField(config: Config, problems: string[], needsModel: boolean
 
 /** The secret-free view of a config for logs and `doctor`. */
 export function describeConfig(config: Config): Record<string, unknown> {
-  const safe: Record<string, unknown> = { ...config };
+  const safe: Record<string, unknown> = { ...config, camera: redactUrl(config.camera) };
   const { properties } = readSchema();
   for (const [key, field] of Object.entries(CONFIG_FIELDS)) {
     if (properties[key]?.secret && safe[field]) safe[field] = '[set]';
