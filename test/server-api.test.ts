@@ -296,12 +296,14 @@ describe('server: API routes, roles and browser protections', () => {
     }
   });
 
-  it('refuses metrics to LAN clients without a session (address rule)', () => {
+  it('refuses metrics to LAN clients without a bearer session (address rule)', () => {
     const session = { username: 'v', uid: 'u', role: 'viewer' as const, jti: 'j', exp: 0 };
-    expect(metricsAllowed('127.0.0.1', null)).to.equal(true);
-    expect(metricsAllowed('::ffff:127.0.0.1', null)).to.equal(true);
-    expect(metricsAllowed('::1', null)).to.equal(true);
-    expect(metricsAllowed('192.168.1.20', null)).to.equal(false);
-    expect(metricsAllowed('192.168.1.20', session)).to.equal(true);
+    expect(metricsAllowed('127.0.0.1', null, undefined)).to.equal(true);
+    expect(metricsAllowed('::ffff:127.0.0.1', null, undefined)).to.equal(true);
+    expect(metricsAllowed('::1', null, undefined)).to.equal(true);
+    expect(metricsAllowed('192.168.1.20', null, undefined)).to.equal(false);
+    expect(metricsAllowed('192.168.1.20', session, 'bearer')).to.equal(true);
+    // SPEC: loopback or bearer; a browser's cookie session is not a scraper
+    expect(metricsAllowed('192.168.1.20', session, 'cookie')).to.equal(false);
   });
 });

@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import type { Session } from '../auth/sessions.ts';
 import { HttpError } from './errors.ts';
-import { requireRole, unauthenticated } from './http-auth.ts';
+import { credentialsOf, requireRole } from './http-auth.ts';
 import { readTemperatures } from '../board/detect-board.ts';
 import { readCpu, readDisk } from './host-info.ts';
 import { isLoopbackHost } from '../config/loopback.ts';
@@ -78,14 +78,19 @@ export function apiRoutes(sc: ServerContext): Router {
   });
 
   router.get('/metrics', (ctx) => {
-    if (!metricsAllowed(ctx.req.socket.remoteAddress, ctx.state.session as Session | null)) throw unauthenticated();
+    if (!metricsAllowed(ctx.req.socket.remoteAddress, ctx.state.session as Session | null, credentialsOf(ctx.req)?.via)) {
+      throw new HttpError(401, 'unauthenticated', 'metrics off the device need a bearer token (Authorization: Bearer …)');
+    }
     ctx.type = 'text/plain; version=0.0.4; charset=utf-8';
     ctx.body = sc.metrics.render(deps.status(), sc.live.count());
   });
   return router;
 }
 
-/** Prometheus on the kiosk itself scrapes freely (socket address, never X-Forwarded-For); others need a session. */
-export function metricsAllowed(remoteAddress: string | undefined, session: Session | null): boolean {
-  return isLoopbackHost(remoteAddress ?? '') || session !== null;
+/**
+ * Prometheus on the kiosk itself scrapes freely (socket address, never X-Forwarded-For); others need a
+ * session presented as a bearer token, as a scraper does, not a browser's cookie.
+ */
+export function metricsAllowed(remoteAddress: string | undefined, session: Session | null, via: 'bearer' | 'cookie' | undefined): boolean {
+  return isLoopbackHost(remoteAddress ?? '') || (session !== null && via === 'bearer');
 }
