@@ -109,10 +109,13 @@ describe('configuration', () => {
     expect(good.status).to.equal(0);
   });
 
-  it('usage errors exit 2', () => {
+  it('usage errors exit 2 with one line on stderr', () => {
     const r = runCli(['no-such-command'], {});
     expect(r.status).to.equal(2);
-    expect(r.stderr).to.match(/unknown command "no-such-command"/);
+    expect(r.stderr).to.match(/^vegkiosk: unknown command "no-such-command" \(vegkiosk --help lists the commands and flags\)\n$/);
+    const help = runCli(['--help'], {});
+    expect(help.status).to.equal(0);
+    expect(help.stdout).to.match(/check-config/);
   });
 
   it('.env.example lists every variable with its default', () => {

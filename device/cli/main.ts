@@ -37,7 +37,8 @@ async function main(argv: string[]): Promise<number> {
       return EXIT_CONFIG;
     }
     if (err instanceof UsageError) {
-      process.stderr.write(`vegkiosk: ${err.message}\n${USAGE}\n`);
+      // SPEC: an error is one line; the full usage is one `--help` away.
+      process.stderr.write(`vegkiosk: ${err.message} (vegkiosk --help lists the commands and flags)\n`);
       return 2;
     }
     const message = err instanceof Error ? err.message : String(err);
