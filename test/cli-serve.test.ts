@@ -6,7 +6,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeTestClassifier } from '../scripts/onnx/make-test-models.ts';
-import { freePort, LogWatcher, runCli, startCli } from './support/cli.ts';
+import { spawnSync } from 'node:child_process';
+import { CLI, cliEnv, freePort, LogWatcher, runCli, startCli } from './support/cli.ts';
 
 function getJson(url: string, ca: Buffer): Promise<{ status: number; body: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
@@ -110,6 +111,24 @@ describe('vegkiosk serve (real process, HTTPS on 127.0.0.1)', function () {
     } finally {
       squatter.close();
     }
+  });
+
+  it('a stray asynchronous error ends serve with one line and exit 1, its stack only with --debug', async () => {
+    // Preloaded into the real process: rejects a promise nobody awaits once the CLI's handlers are in place.
+    const stray = 'const t = setInterval(() => { if (process.listenerCount("unhandledRejection") > 0) { clearInterval(t); '
+      + 'Promise.reject(new Error("stray failure from the test")); } }, 5);';
+    const run = async (extra: string[]) => spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(stray)}`, CLI, 'serve', ...extra], {
+      env: cliEnv({ VEGKIOSK_MODEL: modelPath, VEGKIOSK_DATA_DIR: join(dir, 'data6'), VEGKIOSK_PORT: String(await freePort()), VEGKIOSK_CAMERA: 'synthetic' }),
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    const plain = await run([]);
+    expect(plain.signal, 'serve did not exit by itself').to.equal(null);
+    expect(plain.status).to.equal(1);
+    expect(plain.stderr).to.equal('vegkiosk: unexpected failure: stray failure from the test\n');
+    const debug = await run(['--debug']);
+    expect(debug.status).to.equal(1);
+    expect(debug.stderr).to.match(/^vegkiosk: unexpected failure: stray failure from the test\nError: stray failure from the test\n\s+at /);
   });
 
   it('exits 78 naming VEGKIOSK_MODEL when the model file is missing', () => {

@@ -48,4 +48,14 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A stray asynchronous error (a stream, a timer) ends the process as a runtime failure: one line, exit 1
+// (systemd restarts serve), the stack only with --debug; never Node's own trace.
+function exitOnStrayError(err: unknown): never {
+  process.stderr.write(`vegkiosk: unexpected failure: ${err instanceof Error ? err.message : String(err)}\n`);
+  if (process.argv.includes('--debug') && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');
+  process.exit(1);
+}
+process.on('uncaughtException', exitOnStrayError);
+process.on('unhandledRejection', exitOnStrayError);
+
 process.exitCode = await main(process.argv.slice(2));
