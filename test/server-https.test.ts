@@ -3,7 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
-import { startServer } from '../device/server/start-server.ts';
+import { startServer, type StartOptions } from '../device/server/start-server.ts';
 import type { RunningServer } from '../device/server/server-deps.ts';
 import { captureLogger, request, tempDir, testConfig, testDeps } from './support/https-fixtures.ts';
 
@@ -162,6 +162,53 @@ describe('server: slow clients', () => {
       await server.close();
       dir.remove();
     }
+  });
+
+  /** A raw TLS client on a server with the given timeouts: what it sends, then everything until the server closes. */
+  async function closedAfter(timeouts: StartOptions['timeouts'], send: (write: (text: string) => void) => void): Promise<string> {
+    const dir = tempDir();
+    const server = await startServer(testDeps(testConfig(dir.path)), { timeouts });
+    try {
+      const { connect } = await import('node:tls');
+      const socket = connect({ host: '127.0.0.1', port: server.port, rejectUnauthorized: false });
+      await new Promise((r) => socket.once('secureConnect', r));
+      let text = '';
+      const closed = new Promise<string>((resolve) => {
+        socket.on('data', (d: Buffer) => { text += d.toString(); });
+        socket.on('close', () => resolve(text));
+        socket.on('error', () => resolve(text));
+      });
+      send((t) => socket.write(t));
+      return await closed;
+    } finally {
+      await server.close();
+      dir.remove();
+    }
+  }
+
+  it('cuts a client that sends its headers but never its body (requestTimeout: 408, connection closed)', async function () {
+    this.timeout(15_000);
+    const answer = await closedAfter({ headersTimeout: 500, requestTimeout: 1_000 }, (write) => {
+      write('POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"user');
+    });
+    expect(answer).to.match(/^HTTP\/1\.1 408/);
+  });
+
+  it('closes a connection that never sends a byte (idle socket timeout)', async function () {
+    this.timeout(15_000);
+    // headers and request limits far away, so only the idle timeout can close it
+    const answer = await closedAfter({ headersTimeout: 60_000, requestTimeout: 120_000, socketTimeout: 500 }, () => {});
+    expect(answer).to.equal('');
+  });
+
+  it('closes an idle keep-alive connection after its request was answered (keepAliveTimeout)', async function () {
+    // under Node's own 5 s keep-alive, so the test fails unless the configured 0.5 s applies
+    this.timeout(4_000);
+    const answer = await closedAfter({ headersTimeout: 60_000, requestTimeout: 120_000, socketTimeout: 120_000, keepAliveTimeout: 500 }, (write) => {
+      write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    });
+    expect(answer).to.match(/^HTTP\/1\.1 200/);
+    expect(answer).to.match(/keep-alive/i);
   });
 });
 
