@@ -101,6 +101,10 @@ describe('auth: TOTP login, replay and lockout', () => {
     expect(locked).to.deep.include({ ok: false, reason: 'locked' });
     expect((locked as { retryAfterS: number }).retryAfterS).to.be.within(55, 60);
     expect(stores.audit.recent(10).map((e) => e.event)).to.include('lockout');
+    // the attempt made during the lock is audited too, without its code
+    const refused = stores.audit.recent(1)[0]!;
+    expect(refused).to.deep.include({ event: 'login_failed', user: 'alice', ip: '10.0.0.1' });
+    expect(refused.detail).to.match(/^refused unchecked: locked for \d+ s more$/);
     // Unknown usernames lock the same way, so a lock does not reveal that a user exists.
     for (let i = 0; i < 3; i++) await login.login('nobody', '000000', '10.0.0.1');
     expect(await login.login('nobody', '000000', '10.0.0.1')).to.deep.include({ reason: 'locked' });

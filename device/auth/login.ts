@@ -35,8 +35,11 @@ export class LoginService {
     const previous = state.data.logins[username];
     if (previous && previous.lockedUntil > now) {
       this.onFailure();
-      // No code is checked while locked: guesses made during a lock are worthless.
-      return { ok: false, reason: 'locked', retryAfterS: Math.ceil((previous.lockedUntil - now) / 1000) };
+      // No code is checked while locked: guesses made during a lock are worthless. They are still
+      // audited, so attempts that go on during a lock leave a trace (the per-IP limit bounds them).
+      const retryAfterS = Math.ceil((previous.lockedUntil - now) / 1000);
+      this.stores.audit.record({ event: 'login_failed', user: username, ip, detail: `refused unchecked: locked for ${retryAfterS} s more` });
+      return { ok: false, reason: 'locked', retryAfterS };
     }
 
     this.stores.users.refresh();
