@@ -89,6 +89,23 @@ describe('auth: TOTP login, replay and lockout', () => {
     expect(stores.audit.recent(5).some((e) => e.detail?.includes('code already used'))).to.equal(true);
   });
 
+  it('answers names no user can have like unknown users, and keeps each name on its own failure record (no prototype pollution)', async () => {
+    for (const name of ['__proto__', 'Alice', 'a b']) {
+      for (let i = 0; i < 6; i++) expect(await login.login(name, '000000', '127.0.0.1'), name).to.deep.equal({ ok: false, reason: 'invalid' });
+    }
+    expect(stores.audit.recent(1)[0]).to.deep.include({ event: 'login_failed', user: 'a b', detail: 'not a valid username' });
+    // "constructor" is a name a user may have: it fails and locks like any other, on its own record
+    for (let i = 0; i < 3; i++) expect(await login.login('constructor', '000000', '127.0.0.1')).to.deep.equal({ ok: false, reason: 'invalid' });
+    expect(await login.login('constructor', '000000', '127.0.0.1')).to.deep.include({ ok: false, reason: 'locked' });
+    const plain: Record<string, unknown> = {};
+    expect(plain.failures).to.equal(undefined);
+    expect((Object as unknown as Record<string, unknown>).failures).to.equal(undefined);
+    // and the file still loads in a fresh process
+    const reloaded = openAuthStores(dir.path).authState.data.logins;
+    expect(Object.hasOwn(reloaded, '__proto__')).to.equal(false);
+    expect(reloaded.constructor).to.deep.include({ failures: 3 });
+  });
+
   it('gives unknown users and wrong codes the same outcome', async () => {
     const wrong = await login.login('alice', '000000', '127.0.0.1');
     const unknown = await login.login('mallory', await codeAt(secret), '127.0.0.1');

@@ -1,6 +1,6 @@
 import type { Logger } from '../logger.ts';
-import { pruneLogins, type LoginFailures } from '../store/auth-state-store.ts';
-import { findUser, type UserRecord } from '../store/users-store.ts';
+import { failuresOf, pruneLogins, type LoginFailures } from '../store/auth-state-store.ts';
+import { findUser, USERNAME_PATTERN, type UserRecord } from '../store/users-store.ts';
 import type { AuthStores } from './auth-stores.ts';
 import { lockoutSeconds, type AuthPolicy } from './policy.ts';
 import { open } from './secret-box.ts';
@@ -29,10 +29,18 @@ export class LoginService {
   ) {}
 
   async login(username: string, code: string, ip: string): Promise<LoginOutcome> {
+    // No user can have a name outside the enrolment pattern, so such a name is an unknown user and is
+    // answered like one before it becomes a key of the failure records ("__proto__" as a key would
+    // reach Object.prototype).
+    if (!USERNAME_PATTERN.test(username)) {
+      this.onFailure();
+      this.stores.audit.record({ event: 'login_failed', user: username, ip, detail: 'not a valid username' });
+      return { ok: false, reason: 'invalid' };
+    }
     const now = Date.now();
     const state = this.stores.authState;
     state.refresh();
-    const previous = state.data.logins[username];
+    const previous = failuresOf(state.data, username);
     if (previous && previous.lockedUntil > now) {
       this.onFailure();
       // No code is checked while locked: guesses made during a lock are worthless. They are still
@@ -56,7 +64,7 @@ export class LoginService {
 
     // Check-and-record in one synchronous update, so two requests racing with one code cannot both pass.
     const accepted = state.update((d) => {
-      const entry: LoginFailures = d.logins[username] ?? { failures: 0, lockedUntil: 0, lastAttemptAt: 0 };
+      const entry: LoginFailures = failuresOf(d, username) ?? { failures: 0, lockedUntil: 0, lastAttemptAt: 0 };
       entry.lastAttemptAt = now;
       const fresh = user !== undefined && step !== null && step > (d.lastStep[user.id] ?? -1);
       if (fresh) {

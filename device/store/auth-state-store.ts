@@ -37,6 +37,14 @@ export function openAuthState(dataDir: string, logger?: Logger): VersionedStore<
   return new VersionedStore(dataDir, AUTH_STATE_SPEC, logger).load();
 }
 
+/**
+ * The failure record of a username, own properties only: a name such as "constructor" must not find
+ * Object's members through the prototype.
+ */
+export function failuresOf(data: AuthStateData, username: string): LoginFailures | undefined {
+  return Object.hasOwn(data.logins, username) ? data.logins[username] : undefined;
+}
+
 /** Drops the oldest unlocked entries past the cap (locked ones stay until their lock runs out). */
 export function pruneLogins(data: AuthStateData, now: number, max = AUTH_STATE_MAX_LOGINS): void {
   const names = Object.keys(data.logins);
