@@ -113,6 +113,9 @@ describe('configuration', () => {
     const r = runCli(['no-such-command'], {});
     expect(r.status).to.equal(2);
     expect(r.stderr).to.match(/^vegkiosk: unknown command "no-such-command" \(vegkiosk --help lists the commands and flags\)\n$/);
+    // names of Object's own members are not commands or options either
+    expect(runCli(['constructor'], {})).to.include({ status: 2, stderr: 'vegkiosk: unknown command "constructor" (vegkiosk --help lists the commands and flags)\n' });
+    expect(runCli(['check-config', '--constructor'], {}).stderr).to.match(/^vegkiosk: unknown option --constructor /);
     const help = runCli(['--help'], {});
     expect(help.status).to.equal(0);
     expect(help.stdout).to.match(/check-config/);

@@ -23,7 +23,7 @@ async function main(argv: string[]): Promise<number> {
     return name ? 0 : 2;
   }
   try {
-    const load = COMMANDS[name];
+    const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
     if (!load) throw new UsageError(`unknown command "${name}"`);
     if (rest.includes('--help')) {
       process.stdout.write(USAGE + '\n');

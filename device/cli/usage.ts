@@ -42,7 +42,7 @@ export function parseArgs(argv: string[], known: Record<string, 'boolean' | 'val
     }
     const eq = arg.indexOf('=');
     const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
-    const kind = known[name];
+    const kind = Object.hasOwn(known, name) ? known[name] : undefined;
     if (!kind) throw new UsageError(`unknown option --${name}`);
     if (kind === 'boolean') {
       if (eq !== -1) throw new UsageError(`--${name} takes no value`);
