@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import sharp from 'sharp';
-import { redactUrl } from '../device/camera/camera-spec.ts';
+import { redactUrl, redactUrlsIn } from '../device/camera/camera-spec.ts';
 import { buildFfmpegArgs, FfmpegSource } from '../device/camera/ffmpeg-source.ts';
 import { lavfiInput, ProcessRecorder, SourceJar, waitFor } from './fixtures/camera/helpers.ts';
 
@@ -43,6 +43,13 @@ describe('camera: ffmpeg backend (v4l2, rtsp)', () => {
   it('keeps RTSP passwords out of the source name', () => {
     expect(redactUrl('rtsp://admin:s3cret@10.0.0.5:554/h264')).to.equal('rtsp://admin:***@10.0.0.5:554/h264');
     expect(redactUrl('rtsp://10.0.0.5/h264')).to.equal('rtsp://10.0.0.5/h264');
+    // the forms that used to leak: a token as the whole userinfo, an "@" inside the password, query credentials
+    expect(redactUrl('rtsp://t0ken@cam/live')).to.equal('rtsp://***@cam/live');
+    expect(redactUrl('rtsp://admin:p@ss@cam/x')).to.equal('rtsp://admin:***@cam/x');
+    expect(redactUrl('rtsp://cam/live?user=admin&password=hunter2&channel=1')).to.equal('rtsp://cam/live?user=***&password=***&channel=1');
+    expect(redactUrl('rtsp://cam:554?token=abc')).to.equal('rtsp://cam:554?token=***');
+    expect(redactUrlsIn('camera rtsp://admin:p@ss@cam/x is restarting: rtsp://admin:p@ss@cam/x: Connection refused'))
+      .to.equal('camera rtsp://admin:***@cam/x is restarting: rtsp://admin:***@cam/x: Connection refused');
     const source = new FfmpegSource({ kind: 'rtsp', url: 'rtsp://admin:s3cret@10.0.0.5/h264' }, { width: 64, height: 48, fps: 1, stallMs: 1000 });
     expect(source.health().source).to.not.include('s3cret');
   });

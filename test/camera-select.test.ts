@@ -58,6 +58,8 @@ describe('camera: VEGKIOSK_CAMERA parsing and source selection', () => {
       ['webcam:/dev/video0', 'webcam', 'webcam:/dev/video0'],
       ['v4l2:/dev/video0', 'v4l2', 'v4l2:/dev/video0'],
       ['rtsp://u:secret@cam/live', 'rtsp', 'rtsp://u:***@cam/live'],
+      ['rtsp://secret@cam/live', 'rtsp', 'rtsp://***@cam/live'],
+      ['rtsp://cam/live?password=secret', 'rtsp', 'rtsp://cam/live?password=***'],
     ];
     for (const [spec, kind, name] of expectations) {
       const { source, reason } = await createFrameSource(spec, OPTS);

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { metricsAllowed } from '../device/server/routes-api.ts';
+import { publicCameraHealth } from '../device/server/redact.ts';
 import { startServer } from '../device/server/start-server.ts';
 import type { RunningServer } from '../device/server/server-deps.ts';
 import {
@@ -294,6 +295,15 @@ describe('server: API routes, roles and browser protections', () => {
     for (const name of ['vegkiosk_fps', 'vegkiosk_inference_seconds_bucket', 'vegkiosk_frames_dropped_total', 'vegkiosk_ws_clients', 'vegkiosk_login_failures_total']) {
       expect(text).to.include(name);
     }
+  });
+
+  it('shows camera health to clients without credentials in the source, the reason or the error', () => {
+    const shown = publicCameraHealth({
+      source: 'rtsp://t0ken@cam/live', kind: 'rtsp', state: 'restarting', framesDelivered: 0, lastFrameAt: null, restarts: 1,
+      lastError: 'rtsp://admin:p@ss@cam/live: Connection refused', reason: 'configured: VEGKIOSK_CAMERA=rtsp://cam/live?password=hunter2',
+    });
+    expect(JSON.stringify(shown)).not.to.match(/t0ken|ss@|hunter2/);
+    expect(shown.reason).to.equal('configured: VEGKIOSK_CAMERA=rtsp://cam/live?password=***');
   });
 
   it('refuses metrics to LAN clients without a bearer session (address rule)', () => {

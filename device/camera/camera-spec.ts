@@ -21,9 +21,37 @@ export class CameraSpecError extends Error {
   }
 }
 
-/** rtsp://user:secret@cam/… → rtsp://user:***@cam/…, for health(), logs and error messages. */
+/** Query parameters that cheap IP cameras use for credentials (`?user=admin&password=…`, `?token=…`). */
+const CREDENTIAL_QUERY = /^(user(name)?|pass(word)?|pwd|passwd|token|key|auth|secret|sig(nature)?|credentials?)$/i;
+
+/**
+ * A camera URL as it may be shown (health, logs, error messages): rtsp://user:secret@cam/… →
+ * rtsp://user:***@cam/…, a userinfo without a password (often a token) → ***, credential-like query
+ * values → ***. The userinfo ends at the last "@" before the path, as URL parsers read it, so an "@"
+ * inside a password does not leave its tail visible.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:)[^@/]*@/i, '$1***@');
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url);
+  if (!scheme) return url;
+  const rest = url.slice(scheme[0].length);
+  const authorityEnd = rest.search(/[/?#]/);
+  const authority = authorityEnd === -1 ? rest : rest.slice(0, authorityEnd);
+  let tail = authorityEnd === -1 ? '' : rest.slice(authorityEnd);
+  const at = authority.lastIndexOf('@');
+  let shown = authority;
+  if (at !== -1) {
+    const userinfo = authority.slice(0, at);
+    const colon = userinfo.indexOf(':');
+    shown = `${colon === -1 ? '***' : `${userinfo.slice(0, colon)}:***`}@${authority.slice(at + 1)}`;
+  }
+  tail = tail.replace(/([?&;])([^=&;#]+)=([^&;#]*)/g, (whole, sep: string, name: string) =>
+    (CREDENTIAL_QUERY.test(name) ? `${sep}${name}=***` : whole));
+  return `${scheme[0]}${shown}${tail}`;
+}
+
+/** Every URL inside a free text (an ffmpeg error line, a health reason) passed through redactUrl. */
+export function redactUrlsIn(text: string): string {
+  return text.replace(/[a-z][a-z0-9+.-]*:\/\/\S+/gi, (url) => redactUrl(url));
 }
 
 function bad(spec: string, why: string): CameraSpecError {
