@@ -1,11 +1,12 @@
 import { expect } from 'chai';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { ModelFileError } from '../device/inference/manifest.ts';
 import { InferenceTimeoutError, WorkerModel } from '../device/inference/worker-model.ts';
 import { writeBenchClassifier, writeTestClassifier } from '../scripts/onnx/make-test-models.ts';
+import { captureLogger } from './support/https-fixtures.ts';
 
 describe('inference worker (onnxruntime off the main thread)', function () {
   this.timeout(60_000);
@@ -65,6 +66,49 @@ describe('inference worker (onnxruntime off the main thread)', function () {
       expect(again.top).to.have.length(5);
       input.release();
     } finally {
+      await model.close();
+    }
+  });
+
+  it('answers runs while the model on disk cannot be reloaded, refuses another model, and recovers once it is back', async () => {
+    const modelDir = join(dir, 'mended');
+    const bench = await writeBenchClassifier(modelDir, { size: 640 });
+    const good = { onnx: readFileSync(bench.onnxPath), json: readFileSync(bench.manifestPath) };
+    const { logger, lines } = captureLogger('info');
+    const model = await WorkerModel.load(bench.onnxPath, { executionProviders: ['cpu'], threads: 1, dataDir: dir, logLevel: 'silent', runTimeoutMs: 1, logger });
+    const logged = async (pattern: RegExp) => {
+      while (!lines.some((l) => pattern.test(l))) await new Promise((r) => setTimeout(r, 50));
+    };
+    const failure = async () => {
+      try {
+        await model.run(input);
+      } catch (err) {
+        return err as Error;
+      }
+      throw new Error('the run was expected to fail');
+    };
+    const input = await model.prepare(jpeg);
+    try {
+      // an update half done: the worker is restarted (its run timed out) while the file is damaged
+      writeFileSync(bench.onnxPath, good.onnx.subarray(0, 40));
+      expect(await failure()).to.be.instanceOf(InferenceTimeoutError);
+      model.runTimeoutMs = 300;
+      const waiting = await failure();
+      expect(waiting).to.be.instanceOf(InferenceTimeoutError);
+      expect(waiting.message).to.match(/still restarting after 300 ms/);
+      await logged(/SHA-256/);
+      // another, valid model in its place is not loaded under the running one's preprocessing either
+      await writeBenchClassifier(modelDir, { size: 320 });
+      await logged(/the model files changed on disk since start/);
+      expect((await failure()).message).to.match(/still restarting/);
+      // the original back: the restart goes through and runs are served again
+      writeFileSync(bench.onnxPath, good.onnx);
+      writeFileSync(bench.manifestPath, good.json);
+      model.runTimeoutMs = 30_000;
+      expect((await model.run(input)).top).to.have.length(5);
+      expect(model.restarts).to.equal(1);
+    } finally {
+      input.release();
       await model.close();
     }
   });

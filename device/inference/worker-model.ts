@@ -93,6 +93,8 @@ export class WorkerModel extends EventEmitter implements Model {
   private readonly pending = new Map<number, Pending>();
   private closed = false;
   private restarting: Promise<void> | null = null;
+  /** Ends the wait between two failed restart attempts (close() must not sit out a 30 s back-off). */
+  private wakeRestart: (() => void) | null = null;
   /** A run longer than this is treated as stuck (adjustable while running). */
   runTimeoutMs: number;
   /** Workers given up on while stuck in a run; each is ended once its run returns. */
@@ -142,7 +144,9 @@ export class WorkerModel extends EventEmitter implements Model {
 
   async run(input: PreparedInput): Promise<Prediction> {
     if (this.closed) throw new Error('model is closed');
-    if (this.restarting) await this.restarting;
+    // A restart can fail for as long as the model file on disk is unusable; a run waits for it no
+    // longer than for a run itself, so the pipeline and /api/classify get an answer, never a hang.
+    if (this.restarting) await this.untilRestarted(this.runTimeoutMs);
     const id = this.nextId++;
     const { data, sourceWidth, sourceHeight, scaleX, scaleY, padX, padY } = input;
     return new Promise<Prediction>((resolve, reject) => {
@@ -158,8 +162,18 @@ export class WorkerModel extends EventEmitter implements Model {
     });
   }
 
+  private untilRestarted(limitMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new InferenceTimeoutError(
+        `the inference stage is still restarting after ${limitMs} ms (see the log for why the model does not load)`)), limitMs);
+    });
+    return Promise.race([this.restarting ?? Promise.resolve(), limit]).finally(() => clearTimeout(timer));
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    this.wakeRestart?.();
     this.failPending(new Error('model closed'));
     await this.restarting;
     await this.current.worker.terminate();
@@ -223,14 +237,29 @@ export class WorkerModel extends EventEmitter implements Model {
     this.restarting = (async () => {
       this.failPending(new InferenceTimeoutError(`inference stage restarted: ${reason}`));
       // Retry until the model loads again; a model that loaded once is expected to load again.
+      const pinned = this.current.manifest.sha256;
       for (let attempt = 0; !this.closed; attempt++) {
         try {
-          this.current = await startWorker(this.init);
+          const started = await startWorker(this.init);
+          if (started.manifest.sha256 !== pinned) {
+            // The preprocessing on this thread was set up for the model loaded at start.
+            await started.worker.terminate();
+            throw new Error(`the model files changed on disk since start (SHA-256 ${started.manifest.sha256}, running ${pinned}); ` +
+              'restart vegkiosk to load the new model');
+          }
+          this.current = started;
           this.attach(this.current.worker);
           return;
         } catch (err) {
           this.options.logger?.error({ err: (err as Error).message, attempt }, 'inference worker restart failed; retrying');
-          await new Promise((r) => setTimeout(r, Math.min(30_000, 500 * 2 ** attempt)));
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, Math.min(30_000, 500 * 2 ** attempt));
+            this.wakeRestart = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          this.wakeRestart = null;
         }
       }
     })().finally(() => {
