@@ -124,6 +124,33 @@ describe('inference preprocess: images', () => {
     closeAll(prepared.data, Array.from({ length: 64 }, () => [200 / 255, 100 / 255, 50 / 255]).flat());
   });
 
+  it('center-crop takes the window the geometry plans: the same tensor as resizing all and cropping here', async () => {
+    // left half red, right half green, a blue square off-centre: any misplaced window shows
+    const photo = await uniform(640, 360, [220, 20, 20])
+      .composite([
+        { input: await uniform(320, 360, [20, 220, 20]).png().toBuffer(), left: 320, top: 0 },
+        { input: await uniform(60, 60, [20, 20, 220]).png().toBuffer(), left: 400, top: 40 },
+      ]).png().toBuffer();
+    const s = spec({ width: 48, height: 48, resize: 'center-crop' });
+    const prepared = await new Preprocessor(s).prepare(photo);
+    const plan = planResize('center-crop', 640, 360, 48, 48);
+    const whole = await sharp(photo).resize(plan.resizedWidth, plan.resizedHeight, { fit: 'fill', kernel: 'linear' }).raw().toBuffer({ resolveWithObject: true });
+    const expected = new Float32Array(48 * 48 * 3);
+    fillTensor(expected, { data: whole.data, width: whole.info.width, height: whole.info.height, channels: whole.info.channels }, s, plan.offsetX, plan.offsetY);
+    closeAll(prepared.data, [...expected]);
+  });
+
+  it('center-crops an extreme panorama without producing the whole resized strip', async () => {
+    // 20000x2 px, 600 bytes as PNG; resized whole to 96 px high it is 960000x96 px, 276 MB of RGB
+    const strip = await uniform(20_000, 2, [10, 200, 30]).png().toBuffer();
+    const p = new Preprocessor(spec({ width: 96, height: 96, resize: 'center-crop', layout: 'NHWC' }));
+    const before = process.memoryUsage().rss;
+    const prepared = await p.prepare(strip);
+    const grownMb = (process.memoryUsage().rss - before) / 2 ** 20;
+    expect(grownMb, 'resident memory grew by').to.be.below(100);
+    closeAll(prepared.data, Array.from({ length: 96 * 96 }, () => [10 / 255, 200 / 255, 30 / 255]).flat());
+  });
+
   it('JPEG input is decoded (within JPEG rounding of its colour)', async () => {
     const jpeg = await uniform(1280, 720, [30, 160, 90]).jpeg({ quality: 95 }).toBuffer();
     const prepared = await new Preprocessor(spec({ width: 16, height: 16, resize: 'stretch' })).prepare(jpeg);

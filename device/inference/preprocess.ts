@@ -162,11 +162,18 @@ export class Preprocessor {
     const { pipeline, width: srcW, height: srcH } = await this.open(image);
     const plan = planResize(this.spec.resize, srcW, srcH, this.spec.width, this.spec.height);
     let decoded: { data: Buffer; info: OutputInfo };
+    // center-crop: only the model's window of the resized image is produced. Resizing the whole image
+    // first made a 20000x2 photo (600 bytes as PNG) a 96 px-high strip of 960000 px: 276 MB.
+    const crop = plan.offsetX < 0 || plan.offsetY < 0
+      ? { left: -plan.offsetX, top: -plan.offsetY, width: this.spec.width, height: this.spec.height }
+      : null;
     try {
       // resize() comes before any other operation (autoOrient() does not count: sharp accounts for
       // it) so JPEG shrink-on-load applies and libjpeg decodes at 1/2..1/8 scale instead of full size.
-      decoded = await pipeline
-        .resize(plan.resizedWidth, plan.resizedHeight, { fit: 'fill', kernel: this.opts.kernel ?? 'linear', fastShrinkOnLoad: true })
+      let resized = pipeline
+        .resize(plan.resizedWidth, plan.resizedHeight, { fit: 'fill', kernel: this.opts.kernel ?? 'linear', fastShrinkOnLoad: true });
+      if (crop) resized = resized.extract(crop);
+      decoded = await resized
         .removeAlpha()
         .raw()
         .toBuffer({ resolveWithObject: true });
@@ -175,7 +182,7 @@ export class Preprocessor {
     }
     const data = this.acquire();
     fillTensor(data, { data: decoded.data, width: decoded.info.width, height: decoded.info.height, channels: decoded.info.channels },
-      this.spec, plan.offsetX, plan.offsetY, this.luts);
+      this.spec, crop ? 0 : plan.offsetX, crop ? 0 : plan.offsetY, this.luts);
     let released = false;
     return {
       data,
