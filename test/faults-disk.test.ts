@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeTestClassifier } from '../scripts/onnx/make-test-models.ts';
 import { enrollWithCli, LiveService } from '../scripts/soak-service.ts';
+import { loadOrCreateKeyFile } from '../device/auth/key-files.ts';
 
 /** Writes until the file system says ENOSPC; returns the bytes written. */
 function fillDisk(file: string): number {
@@ -120,5 +121,22 @@ describe('faults: full data disk under the real service', function () {
     expect(users.map((u: { username: string }) => u.username)).to.deep.equal(['admin1']);
     expect((await svc.stop('SIGTERM', 5_000)).code).to.equal(0);
     svc = null;
+  });
+
+  it('a key file whose creation fails on a full disk is left absent, not empty, and is made once space is back', () => {
+    const keyDir = join(disk, 'keys');
+    mkdirSync(keyDir);
+    const filler = join(disk, 'filler');
+    fillDisk(filler);
+    try {
+      expect(() => loadOrCreateKeyFile(keyDir, 'totp-secrets.key', 32)).to.throw(/ENOSPC/);
+      // before, an empty key file stayed behind and every later start exited 78 ("damaged")
+      expect(readdirSync(keyDir)).to.deep.equal([]);
+    } finally {
+      rmSync(filler);
+    }
+    const key = loadOrCreateKeyFile(keyDir, 'totp-secrets.key', 32);
+    expect(key.length).to.equal(32);
+    expect(loadOrCreateKeyFile(keyDir, 'totp-secrets.key', 32).equals(key)).to.equal(true);
   });
 });

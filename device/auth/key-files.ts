@@ -1,29 +1,37 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, statSync, writeSync, fsyncSync } from 'node:fs';
+import { chmodSync, closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/config.ts';
 import { ServerConfigError } from '../server/errors.ts';
+import { fsyncDir } from '../store/durable-file.ts';
 
 /** The shortest JWT signing key accepted (HS256 wants at least its 256-bit output size). */
 export const MIN_JWT_SECRET_BYTES = 32;
 
 /**
- * A random secret kept in `<dataDir>/<name>` with mode 0600, created on first use. Created with
- * O_EXCL so the service and a CLI started at the same moment cannot end up with two different keys.
+ * A random secret kept in `<dataDir>/<name>` with mode 0600, created on first use. The key is written
+ * and synced under a temporary name, then hard-linked into place: a kill or power cut during creation
+ * leaves no key file or a whole one, never an empty one, and link() fails if the name exists, so the
+ * service and a CLI started at the same moment cannot end up with two different keys.
  */
 export function loadOrCreateKeyFile(dataDir: string, name: string, bytes: number): Buffer {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const path = join(dataDir, name);
+  const temporary = join(dataDir, `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const fd = openSync(temporary, 'wx', 0o600);
   try {
-    const fd = openSync(path, 'wx', 0o600);
     try {
       writeSync(fd, randomBytes(bytes).toString('base64'));
       fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
+    linkSync(temporary, path);
+    fsyncDir(dataDir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  } finally {
+    unlinkSync(temporary);
   }
   if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
   const key = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64');
@@ -32,6 +40,7 @@ export function loadOrCreateKeyFile(dataDir: string, name: string, bytes: number
   }
   return key;
 }
+
 
 /** VEGKIOSK_JWT_SECRET when set (refused under 32 bytes), else a key generated once into the data dir. */
 export function resolveJwtSecret(config: Config): Buffer {

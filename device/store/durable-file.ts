@@ -97,7 +97,8 @@ export class DurableJsonFile<T> implements SyncAdapter<T> {
   }
 }
 
-function fsyncDir(dir: string): void {
+/** Makes a directory's new entries (a rename, a link) durable, where the file system allows it. */
+export function fsyncDir(dir: string): void {
   let fd: number | null = null;
   try {
     fd = openSync(dir, 'r');
