@@ -54,6 +54,22 @@ describe('store: durable versioned files', () => {
     expect(readFileSync(users.path, 'utf8')).to.equal(''); // evidence left for the operator
   });
 
+  it('keeps serving the copy in memory when the file is damaged while running, and says so once until it changes', () => {
+    const { logger, lines } = captureLogger();
+    const service = new VersionedStore(dir.path, USERS_SPEC, logger).load();
+    service.update((d) => { d.users.push(user('alice')); });
+    service.update((d) => { d.users.push(user('bob')); });
+    writeFileSync(service.path, '{"torn');
+    writeFileSync(`${service.path}.bak`, '{"torn too');
+    for (let i = 0; i < 50; i++) expect(service.refresh()).to.equal(false);
+    expect(service.data.users).to.have.length(2);
+    expect(lines.filter((l) => l.includes('could not re-read data file'))).to.have.length(1);
+    // put right from outside (a restore from backup): read again at once
+    writeFileSync(service.path, JSON.stringify({ format: 'vegkiosk.users', version: 1, data: { users: [user('carol')] } }));
+    expect(service.refresh()).to.equal(true);
+    expect(service.data.users.map((u) => u.username)).to.deep.equal(['carol']);
+  });
+
   it('refuses a file written by a newer version instead of guessing', () => {
     writeFileSync(join(dir.path, 'users.json'), JSON.stringify({ format: 'vegkiosk.users', version: 99, data: { users: [] } }));
     expect(() => openUsers(dir.path)).to.throw(StoreDamagedError, /newer vegkiosk \(format version 99/);

@@ -36,6 +36,8 @@ export class VersionedStore<T> {
   readonly path: string;
   private readonly db: LowSync<Envelope<T>>;
   private seen = '';
+  /** The file version a refresh could not read: not read (nor logged) again until the file changes. */
+  private unreadable: string | null = null;
 
   constructor(dataDir: string, private readonly spec: StoreSpec<T>, private readonly logger?: Logger) {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -60,12 +62,17 @@ export class VersionedStore<T> {
 
   /** Re-reads the file if another process replaced it since we last read or wrote it. */
   refresh(): boolean {
-    if (this.fingerprint() === this.seen) return false;
+    const fingerprint = this.fingerprint();
+    // Refresh runs on every request and every second per WebSocket client: a damaged file is read and
+    // logged once, not at that rate for as long as it stays damaged.
+    if (fingerprint === this.seen || fingerprint === this.unreadable) return false;
     try {
       this.readFromDisk();
+      this.unreadable = null;
       return true;
     } catch (err) {
       // Keep serving from the last good in-memory copy rather than failing every request.
+      this.unreadable = fingerprint;
       this.logger?.error({ file: this.path, err: (err as Error).message }, 'could not re-read data file; keeping the copy in memory');
       return false;
     }
