@@ -4,7 +4,7 @@ import { createFrameSource } from '../device/camera/select-source.ts';
 import { DEFAULT_BACKOFF } from '../device/camera/source-options.ts';
 import { backoffDelay } from '../device/camera/supervised-source.ts';
 import { SyntheticSource } from '../device/camera/synthetic-source.ts';
-import { lavfiInput, ProcessRecorder, SourceJar, waitFor, waitForFrameAfter } from './fixtures/camera/helpers.ts';
+import { lavfiInput, ProcessRecorder, SourceJar, waitFor, waitForFrameAfter, withClockSetBack } from './fixtures/camera/helpers.ts';
 
 const SMALL = { width: 320, height: 240, fps: 10 };
 
@@ -62,6 +62,27 @@ describe('camera: supervision (restart, stall, backoff)', () => {
     // A stopped process ignores SIGTERM; the supervisor has to escalate to SIGKILL.
     await waitFor(() => frozen.signalCode !== null, 5000, 'the frozen ffmpeg to be killed');
     expect(frozen.signalCode).to.equal('SIGKILL');
+  });
+
+  it('still notices a stall when the wall clock is set back meanwhile (stall timing is monotonic)', async () => {
+    recorder = new ProcessRecorder();
+    const source = lavfiSource(400);
+    await source.start();
+    await waitForFrameAfter(source, 0, 10_000);
+    await withClockSetBack(async () => {
+      recorder.children[0]!.kill('SIGSTOP');
+      await waitFor(() => source.health().restarts >= 1, 10_000, 'the stall restart with the clock set back');
+    });
+    expect(source.health().lastError).to.match(/stopped delivering frames \(none for \d+ ms\)/);
+  });
+
+  it('keeps pacing frames when the wall clock is set back', async () => {
+    // a stall restart (which starts a new timeline) must not be what rescues it
+    const source = jar.add(new SyntheticSource({ ...SMALL, stallMs: 60_000, encoding: 'raw' }));
+    await source.start();
+    const seq = await waitForFrameAfter(source, 0, 10_000);
+    // at 10 fps, five more frames take half a second; paced on the wall clock they waited an hour
+    await withClockSetBack(() => waitForFrameAfter(source, seq + 5, 5_000));
   });
 
   it('restarts a process that starts but never outputs anything (sleep)', async () => {

@@ -13,6 +13,7 @@ import { DEFAULT_PREPARE_AHEAD, Pipeline } from '../device/pipeline/pipeline.ts'
 import { ResultBus, type PipelineResult } from '../device/pipeline/result-bus.ts';
 import { writeTestClassifier } from '../scripts/onnx/make-test-models.ts';
 import { capturingLogger } from './support/log-capture.ts';
+import { waitFor, withClockSetBack } from './fixtures/camera/helpers.ts';
 
 const solid = (r: number, g: number, b: number) =>
   sharp({ create: { width: 320, height: 240, channels: 3, background: { r, g, b } } }).jpeg().toBuffer();
@@ -165,6 +166,23 @@ describe('pipeline (real onnxruntime worker, real sharp, real sources)', functio
     const stats = pipeline.stats();
     expect(stats.framesProcessed).to.be.at.least(6);
     expect(stats.state).to.equal('stopped');
+  });
+
+  it('reports itself stalled when results stop, also with the wall clock set back (the watchdog reads this)', async () => {
+    const source = new HandFedSource();
+    const bus = new ResultBus();
+    const pipeline = new Pipeline({ source, model, bus, stallAfterMs: 300 });
+    pipeline.start();
+    try {
+      const first = collect(bus, 1);
+      source.push(red);
+      await first;
+      expect(pipeline.stats().state).to.equal('running');
+      expect(pipeline.stats().sinceLastResultMs).to.be.a('number');
+      await withClockSetBack(() => waitFor(() => pipeline.stats().state === 'stalled', 5_000, 'the pipeline to report stalled'));
+    } finally {
+      await pipeline.stop();
+    }
   });
 
   it('takes the newest frame after a burst and counts the rest as dropped', async () => {

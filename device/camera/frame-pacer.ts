@@ -6,14 +6,15 @@ export interface Pacer {
 /**
  * Calls produce() at most `fps` times a second, never overlapping: a slow produce() (a JPEG
  * encode, an fswebcam still) delays the next tick instead of queueing work behind it. The first
- * rejection stops the pacer and goes to onError; the supervisor then replaces the session.
+ * rejection stops the pacer and goes to onError; the supervisor then replaces the session. Paced on
+ * the monotonic clock: the wall clock set back by NTP or by hand must not pause the frames.
  */
 export function paceFrames(fps: number, produce: () => Promise<void>, onError: (error: unknown) => void): Pacer {
   const interval = 1000 / fps;
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
   let inflight: Promise<void> | null = null;
-  let due = Date.now();
+  let due = performance.now();
 
   const tick = (): void => {
     timer = null;
@@ -22,7 +23,7 @@ export function paceFrames(fps: number, produce: () => Promise<void>, onError: (
       () => {
         inflight = null;
         if (stopped) return;
-        const now = Date.now();
+        const now = performance.now();
         due += interval;
         // After falling behind (slow produce, busy CPU) restart the timeline rather than burst.
         if (due < now) due = now;

@@ -51,7 +51,9 @@ export abstract class SupervisedSource extends EventEmitter implements FrameSour
   private opening: Promise<void> = Promise.resolve();
   private closing: Promise<void> = Promise.resolve();
   private attemptActive = false;
+  /** Stall timing runs on the monotonic clock (performance.now()): a wall clock set back must not hide a stall. */
   private attemptStartedAt = 0;
+  private lastFrameMono: number | null = null;
   private sessionFrames = 0;
   private consecutiveFailures = 0;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -136,7 +138,7 @@ export abstract class SupervisedSource extends EventEmitter implements FrameSour
   private async openSession(): Promise<void> {
     const generation = ++this.generation;
     this.attemptActive = false;
-    this.attemptStartedAt = Date.now();
+    this.attemptStartedAt = performance.now();
     this.sessionFrames = 0;
     const current = () => generation === this.generation && !this.stopped;
     const hooks: SessionHooks = {
@@ -162,7 +164,7 @@ export abstract class SupervisedSource extends EventEmitter implements FrameSour
     this.session = session;
     // The first-frame clock starts once the session is up: loading a large replay directory
     // may legitimately take longer than startTimeoutMs, and must not be restarted in a loop.
-    this.attemptStartedAt = Date.now();
+    this.attemptStartedAt = performance.now();
     this.attemptActive = true;
   }
 
@@ -175,12 +177,14 @@ export abstract class SupervisedSource extends EventEmitter implements FrameSour
 
   private deliver(payload: FramePayload): void {
     const now = Date.now();
+    const mono = performance.now();
     const frame: Frame = { seq: ++this.seq, capturedAt: now, ...payload };
     this.newest = frame;
     this.framesDelivered++;
     this.lastFrameAt = now;
+    this.lastFrameMono = mono;
     this.sessionFrames++;
-    if (now - this.attemptStartedAt >= this.options.backoff.healthyMs) this.consecutiveFailures = 0;
+    if (mono - this.attemptStartedAt >= this.options.backoff.healthyMs) this.consecutiveFailures = 0;
     if (this.state !== 'running') {
       if (this.restarts > 0) {
         this.logger?.info({ camera: this.source, restarts: this.restarts }, 'camera delivering frames again');
@@ -219,17 +223,17 @@ export abstract class SupervisedSource extends EventEmitter implements FrameSour
 
   private checkStall(): void {
     if (!this.attemptActive || this.stopped) return;
-    const now = Date.now();
+    const now = performance.now();
     if (this.sessionFrames === 0) {
-      const waited = now - this.attemptStartedAt;
+      const waited = Math.round(now - this.attemptStartedAt);
       if (waited > this.options.startTimeoutMs) {
         this.handleFailure(new SourceError(
           `Camera source "${this.source}" started but delivered no frame within ${waited} ms. ${this.stallHint()}`,
         ));
       }
-    } else if (this.lastFrameAt !== null && now - this.lastFrameAt > this.options.stallMs) {
+    } else if (this.lastFrameMono !== null && now - this.lastFrameMono > this.options.stallMs) {
       this.handleFailure(new SourceError(
-        `Camera source "${this.source}" stopped delivering frames (none for ${now - this.lastFrameAt} ms). ${this.stallHint()}`,
+        `Camera source "${this.source}" stopped delivering frames (none for ${Math.round(now - this.lastFrameMono)} ms). ${this.stallHint()}`,
       ));
     }
   }

@@ -67,6 +67,8 @@ export class Pipeline {
   private processed = 0;
   private dropped = 0;
   private lastResultAt: number | null = null;
+  /** performance.now() of the last result: staleness must not depend on the wall clock, which can be set back. */
+  private lastResultMono: number | null = null;
   private readonly now: () => number;
   private readonly onFrame = () => {
     const waiters = this.frameWaiters;
@@ -101,7 +103,8 @@ export class Pipeline {
 
   stats(): PipelineStats {
     const now = this.now();
-    const stale = this.lastResultAt !== null && now - this.lastResultAt > (this.options.stallAfterMs ?? 10_000);
+    const sinceLastResultMs = this.lastResultMono === null ? null : Math.round(performance.now() - this.lastResultMono);
+    const stale = sinceLastResultMs !== null && sinceLastResultMs > (this.options.stallAfterMs ?? 10_000);
     return {
       state: !this.running ? 'stopped' : this.processed === 0 ? 'starting' : stale ? 'stalled' : 'running',
       fps: this.rate.rate(now),
@@ -113,6 +116,7 @@ export class Pipeline {
         total: this.total.percentiles(),
       },
       lastResultAt: this.lastResultAt,
+      sinceLastResultMs,
     };
   }
 
@@ -242,6 +246,7 @@ export class Pipeline {
       this.rate.tick(finishedAt);
       this.processed++;
       this.lastResultAt = finishedAt;
+      this.lastResultMono = performance.now();
       this.options.bus.publish({
         ...prediction,
         seq: current.frame.seq,

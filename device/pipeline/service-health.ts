@@ -27,7 +27,7 @@ export function serviceStatus(inputs: HealthInputs): ServiceStatus {
   const camera = { ...inputs.source.health(), reason: inputs.sourceReason };
   const pipeline = inputs.pipeline.stats();
   const { manifest } = inputs.model;
-  const resultsFresh = pipeline.lastResultAt !== null && now - pipeline.lastResultAt <= inputs.resultStaleMs;
+  const resultsFresh = pipeline.sinceLastResultMs !== null && pipeline.sinceLastResultMs <= inputs.resultStaleMs;
   const warmingUp = pipeline.lastResultAt === null && now - inputs.startedAt <= inputs.resultStaleMs * 5;
   const storage = inputs.dataDir === undefined ? undefined : storageHealth(inputs.dataDir);
   const reasons: string[] = [];
@@ -38,7 +38,7 @@ export function serviceStatus(inputs: HealthInputs): ServiceStatus {
   if (!(resultsFresh || warmingUp)) {
     reasons.push(pipeline.lastResultAt === null
       ? 'no result yet since start'
-      : `no result for ${Math.round((now - pipeline.lastResultAt) / 1000)} s`);
+      : `no result for ${Math.round((pipeline.sinceLastResultMs ?? 0) / 1000)} s`);
   }
   if (storage?.state === 'failing') reasons.push(storage.lastError!);
   else if (storage?.state === 'low') {

@@ -15,6 +15,8 @@ export interface PipelineStats {
   framesDropped: number;
   latencyMs: { preprocess: LatencyPercentiles; inference: LatencyPercentiles; total: LatencyPercentiles };
   lastResultAt: number | null;
+  /** Milliseconds since the last result on the monotonic clock (staleness; unaffected by clock changes). */
+  sinceLastResultMs: number | null;
 }
 
 export interface ModelInfo {

@@ -61,6 +61,7 @@ export const FIXED_STATUS: ServiceStatus = {
       total: { p50: 25, p90: 30, p99: 40 },
     },
     lastResultAt: 1_700_000_000_000,
+    sinceLastResultMs: 80,
   },
   uptimeS: 12.4,
 };
