@@ -121,6 +121,39 @@ describe('dashboard in Chromium against an in-process server (admin, roles, lock
     expectCleanConsole();
   });
 
+  it('status polls with one loop however fast its view is toggled, and sign-out leaves no admin data in the page', async () => {
+    const secret = enrollUser(dir.path, 'boss2', 'admin');
+    const { page: p } = await page();
+    // Every status answer held back, so the quick toggles below happen while a request is out.
+    await p.route('**/api/status', async (route) => {
+      await new Promise((r) => setTimeout(r, 600));
+      await route.continue();
+    });
+    await signInWithSecret(p, 'boss2', secret);
+    await p.click('#nav a[data-view="audit"]');
+    await p.waitForSelector('#audit-body tr');
+    await p.click('#nav a[data-view="users"]');
+    await p.waitForSelector('#users-body tr');
+    await p.click('#nav a[data-view="status"]');
+    for (let i = 0; i < 3; i++) {
+      await p.click('#nav a[data-view="live"]');
+      await p.click('#nav a[data-view="status"]');
+    }
+    await p.waitForSelector('#status-body section');
+    await p.waitForTimeout(1_000);
+    let polled = 0;
+    p.on('request', (r) => { if (new URL(r.url()).pathname === '/api/status') polled++; });
+    await p.waitForTimeout(5_500); // a little over one 5 s poll interval
+    expect(polled, 'status requests in one poll interval (each stale loop adds one)').to.be.within(1, 2);
+
+    await p.click('#logout');
+    await p.waitForSelector('#view-login:not([hidden])');
+    for (const body of ['#audit-body', '#users-body', '#status-body']) {
+      expect(await p.$eval(body, (e) => e.children.length), `${body} after sign-out`).to.equal(0);
+    }
+    expectCleanConsole();
+  });
+
   it('viewer: no photo test, users or audit pages; #users falls back to the live view; the API refuses them', async () => {
     const secret = enrollUser(dir.path, 'watcher', 'viewer');
     const { page: p } = await page(PHONE);

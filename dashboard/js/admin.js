@@ -101,7 +101,11 @@ export function createUsers(currentUser) {
       if (on) void load();
       else hideSecret();
     },
-    reset: hideSecret,
+    /** Signed out: neither the one-time secret nor the user list stays in the page. */
+    reset() {
+      hideSecret();
+      tbody.replaceChildren();
+    },
   };
 }
 
@@ -123,5 +127,12 @@ export function createAudit() {
     }
   }
   $('audit-refresh').addEventListener('click', () => void load());
-  return { setActive(on) { if (on) void load(); } };
+  return {
+    setActive(on) { if (on) void load(); },
+    /** Signed out: the entries (names, addresses) do not stay in the page for the next person. */
+    reset() {
+      tbody.replaceChildren();
+      setMessage(message, '');
+    },
+  };
 }

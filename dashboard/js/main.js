@@ -83,6 +83,8 @@ function leave(reason) {
   live.reset();
   upload.reset();
   users.reset();
+  status.reset();
+  audit.reset();
   $('nav').hidden = true;
   $('who').hidden = true;
   history.replaceState(null, '', '#login');

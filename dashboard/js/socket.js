@@ -25,10 +25,13 @@ export class LiveSocket {
     this.timer = null;
     this.wantFrames = false;
     this.stopped = true;
+    /** Bumped by start() and stop(): an answer that arrives for an earlier run is ignored. */
+    this.run = 0;
   }
 
   start() {
     if (!this.stopped) return;
+    this.run++;
     this.stopped = false;
     this.attempt = 0;
     this.connect();
@@ -36,6 +39,7 @@ export class LiveSocket {
 
   stop() {
     this.stopped = true;
+    this.run++;
     clearTimeout(this.timer);
     this.timer = null;
     if (this.ws) {
@@ -95,8 +99,10 @@ export class LiveSocket {
       if (openedAt && Date.now() - openedAt > STABLE_MS) this.attempt = 0;
       if (!openedAt) {
         // Refused upgrades (401/403) look like any network failure here; ask the API which it was.
+        // Signed out and in again meanwhile, the new run has its own socket: this answer is stale.
+        const run = this.run;
         this.handlers.sessionValid().then((valid) => {
-          if (this.stopped) return;
+          if (this.stopped || run !== this.run) return;
           if (valid === false) {
             this.stopped = true;
             this.handlers.sessionEnded();

@@ -92,10 +92,13 @@ export function createStatus() {
     }
   }
 
-  const poll = async () => {
+  // Each activation starts its own loop; a loop whose request was still out when the view was left
+  // and entered again ends there, or every quick toggle would add one more poller for good.
+  let loop = 0;
+  const poll = async (mine) => {
     timer = null;
     if (document.visibilityState === 'visible') await refresh();
-    if (running) timer = setTimeout(poll, POLL_MS);
+    if (running && mine === loop) timer = setTimeout(() => void poll(mine), POLL_MS);
   };
   let running = false;
 
@@ -103,9 +106,15 @@ export function createStatus() {
     setActive(on) {
       if (on === running) return;
       running = on;
+      loop++;
       clearTimeout(timer);
       timer = null;
-      if (on) void poll();
+      if (on) void poll(loop);
+    },
+    /** Signed out: nothing of the last reading stays in the page. */
+    reset() {
+      body.replaceChildren();
+      setMessage(message, '');
     },
   };
 }
