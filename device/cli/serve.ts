@@ -24,7 +24,7 @@ const SHUTDOWN_LIMIT_MS = 5_000;
 
 export async function serveCommand(argv: string[]): Promise<number> {
   parseArgs(argv, {});
-  const startedAt = Date.now();
+  const startedAt = performance.now();
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
   logger.info({ config: describeConfig(config) }, 'vegkiosk starting');

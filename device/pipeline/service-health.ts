@@ -9,11 +9,13 @@ export interface HealthInputs {
   sourceReason: string;
   model: Model;
   pipeline: Pipeline;
+  /** performance.now() at start: uptime and the warm-up grace must not move with the wall clock. */
   startedAt: number;
   /** A pipeline with no result for this long is not doing its job (match the Pipeline's stallAfterMs). */
   resultStaleMs: number;
   /** The data directory: its free space and failed writes count towards health. */
   dataDir?: string;
+  /** The monotonic clock startedAt was read from (default performance.now). */
   now?: () => number;
 }
 
@@ -23,7 +25,7 @@ export interface HealthInputs {
  * failing: the pipeline has stopped. `reasons` says which, for the technician reading /healthz.
  */
 export function serviceStatus(inputs: HealthInputs): ServiceStatus {
-  const now = (inputs.now ?? Date.now)();
+  const now = (inputs.now ?? (() => performance.now()))();
   const camera = { ...inputs.source.health(), reason: inputs.sourceReason };
   const pipeline = inputs.pipeline.stats();
   const { manifest } = inputs.model;
