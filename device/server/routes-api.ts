@@ -5,7 +5,8 @@ import { credentialsOf, requireRole } from './http-auth.ts';
 import { readTemperatures } from '../board/detect-board.ts';
 import { readCpu, readDisk } from './host-info.ts';
 import { isLoopbackHost } from '../config/loopback.ts';
-import { publicCameraHealth, stripUrlCredentials } from './redact.ts';
+import { redactUrlsIn } from '../camera/camera-spec.ts';
+import { publicCameraHealth } from './redact.ts';
 import { checkLimit } from './schemas.ts';
 import type { ServerContext } from './server-context.ts';
 import { readUploadedImage } from './upload.ts';
@@ -32,7 +33,7 @@ export function apiRoutes(sc: ServerContext): Router {
       cpu: readCpu(),
       disk: readDisk(deps.config.dataDir),
       storage: s.storage ?? null,
-      reasons: (s.reasons ?? []).map(stripUrlCredentials),
+      reasons: (s.reasons ?? []).map(redactUrlsIn),
       wsClients: sc.live.count(),
       uptimeS: Math.round(s.uptimeS),
     };
