@@ -41,7 +41,6 @@ export function loadOrCreateKeyFile(dataDir: string, name: string, bytes: number
   return key;
 }
 
-
 /** VEGKIOSK_JWT_SECRET when set (refused under 32 bytes), else a key generated once into the data dir. */
 export function resolveJwtSecret(config: Config): Buffer {
   if (config.jwtSecret) {
