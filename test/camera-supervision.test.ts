@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { FfmpegSource } from '../device/camera/ffmpeg-source.ts';
 import { createFrameSource } from '../device/camera/select-source.ts';
 import { DEFAULT_BACKOFF } from '../device/camera/source-options.ts';
-import { backoffDelay } from '../device/camera/supervised-source.ts';
+import { backoffDelay } from '../device/supervision/backoff.ts';
 import { SyntheticSource } from '../device/camera/synthetic-source.ts';
 import { lavfiInput, ProcessRecorder, SourceJar, waitFor, waitForFrameAfter, withClockSetBack } from './fixtures/camera/helpers.ts';
 

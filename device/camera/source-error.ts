@@ -12,16 +12,3 @@ export class SourceError extends Error {
     this.permanent = options.permanent ?? false;
   }
 }
-
-export function errorMessage(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  return String(err);
-}
-
-/** Node's errno code (ENOENT, EACCES, …) when there is one. */
-export function errnoCode(err: unknown): string | undefined {
-  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') {
-    return err.code;
-  }
-  return undefined;
-}

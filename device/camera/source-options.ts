@@ -1,15 +1,13 @@
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { spawn as nodeSpawn } from 'node:child_process';
 import type { Logger } from '../logger.ts';
+import type { BackoffPolicy } from '../supervision/backoff.ts';
 
 /** The one signature of child_process.spawn the camera backends use; tests inject their own. */
 export type SpawnFn = (command: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
 
-export interface BackoffPolicy {
-  /** Delay before the first restart. */
-  initialMs: number;
-  /** Ceiling for the doubling delay; also the retry period for errors retrying will not fix alone. */
-  maxMs: number;
+/** The restart pacing of a camera session: the shared back-off, reset once a session has proved healthy. */
+export interface SourceBackoffPolicy extends BackoffPolicy {
   /** A session that has delivered frames for this long resets the delay to initialMs. */
   healthyMs: number;
 }
@@ -28,7 +26,7 @@ export interface SourceOptions {
    * seconds to deliver, so this defaults to max(stallMs, 10 s) instead of stallMs.
    */
   startTimeoutMs?: number;
-  backoff?: Partial<BackoffPolicy>;
+  backoff?: Partial<SourceBackoffPolicy>;
 }
 
 export interface ResolvedSourceOptions {
@@ -39,10 +37,10 @@ export interface ResolvedSourceOptions {
   startTimeoutMs: number;
   logger: Logger | undefined;
   spawn: SpawnFn;
-  backoff: BackoffPolicy;
+  backoff: SourceBackoffPolicy;
 }
 
-export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 500, maxMs: 30_000, healthyMs: 30_000 };
+export const DEFAULT_BACKOFF: SourceBackoffPolicy = { initialMs: 500, maxMs: 30_000, healthyMs: 30_000 };
 
 export function resolveSourceOptions(opts: SourceOptions): ResolvedSourceOptions {
   for (const key of ['width', 'height', 'fps', 'stallMs'] as const) {

@@ -1,8 +1,10 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../logger.ts';
+import { backoffDelay } from '../supervision/backoff.ts';
+import { errorMessage } from '../supervision/error-message.ts';
 import type { Frame, FrameSource, RawImage, SourceHealth, SourceState } from './frame-source.ts';
-import { SourceError, errorMessage } from './source-error.ts';
-import type { BackoffPolicy, ResolvedSourceOptions, SourceOptions } from './source-options.ts';
+import { SourceError } from './source-error.ts';
+import type { ResolvedSourceOptions, SourceOptions } from './source-options.ts';
 import { resolveSourceOptions } from './source-options.ts';
 
 export interface FramePayload {
@@ -23,12 +25,6 @@ export interface SessionHooks {
 export interface Session {
   /** Releases everything the session holds (processes, timers, temp files); never rejects. */
   close(): Promise<void>;
-}
-
-/** Delay before restart number `failures + 1`: initialMs doubling per consecutive failure, capped at maxMs. */
-export function backoffDelay(policy: BackoffPolicy, failures: number, permanent = false): number {
-  if (permanent) return policy.maxMs;
-  return Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(failures, 30));
 }
 
 /**

@@ -1,6 +1,7 @@
 import { constants } from 'node:fs';
 import { access, readFile, readdir } from 'node:fs/promises';
-import { SourceError, errnoCode, errorMessage } from './source-error.ts';
+import { errnoCode, errorMessage } from '../supervision/error-message.ts';
+import { SourceError } from './source-error.ts';
 
 /**
  * Checks a /dev/videoN node before a capture program is started, so the technician reads

@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../logger.ts';
+import { backoffDelay, backoffWait, type BackoffPolicy, type BackoffWait } from '../supervision/backoff.ts';
+import { errorMessage } from '../supervision/error-message.ts';
 import type { ProviderAttempt } from './execution-providers.ts';
 import { ModelFileError } from './manifest.ts';
 import type { ImageInput, Model, ModelManifest, PreparedInput, Prediction } from './model.ts';
@@ -9,6 +11,9 @@ import type { InferenceWorkerInit, SerializedError, WorkerReply } from './worker
 
 /** Stuck workers tolerated at once before recovery is left to systemd's watchdog. */
 const MAX_ABANDONED = 2;
+
+/** Between failed restarts: the model file may stay unusable for a while, and each try reloads it. */
+const RESTART_BACKOFF: BackoffPolicy = { initialMs: 500, maxMs: 30_000 };
 
 const WORKER_URL = new URL('./inference-worker-bootstrap.mjs', import.meta.url);
 
@@ -93,8 +98,8 @@ export class WorkerModel extends EventEmitter implements Model {
   private readonly pending = new Map<number, Pending>();
   private closed = false;
   private restarting: Promise<void> | null = null;
-  /** Ends the wait between two failed restart attempts (close() must not sit out a 30 s back-off). */
-  private wakeRestart: (() => void) | null = null;
+  /** The wait between two failed restart attempts, which close() cuts short. */
+  private restartWait: BackoffWait | null = null;
   /** A run longer than this is treated as stuck (adjustable while running). */
   runTimeoutMs: number;
   /** Workers given up on while stuck in a run; each is ended once its run returns. */
@@ -173,7 +178,7 @@ export class WorkerModel extends EventEmitter implements Model {
 
   async close(): Promise<void> {
     this.closed = true;
-    this.wakeRestart?.();
+    this.restartWait?.cut();
     this.failPending(new Error('model closed'));
     await this.restarting;
     await this.current.worker.terminate();
@@ -251,15 +256,10 @@ export class WorkerModel extends EventEmitter implements Model {
           this.attach(this.current.worker);
           return;
         } catch (err) {
-          this.options.logger?.error({ err: (err as Error).message, attempt }, 'inference worker restart failed; retrying');
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, Math.min(30_000, 500 * 2 ** attempt));
-            this.wakeRestart = () => {
-              clearTimeout(timer);
-              resolve();
-            };
-          });
-          this.wakeRestart = null;
+          this.options.logger?.error({ err: errorMessage(err), attempt }, 'inference worker restart failed; retrying');
+          this.restartWait = backoffWait(backoffDelay(RESTART_BACKOFF, attempt));
+          await this.restartWait.done;
+          this.restartWait = null;
         }
       }
     })().finally(() => {
