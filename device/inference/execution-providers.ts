@@ -4,6 +4,7 @@ import { availableParallelism, tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Logger } from '../logger.ts';
+import { disableOnnxRuntimeTelemetry } from './onnxruntime-telemetry.ts';
 import { openTensorRtFromCache, type TensorRtCacheRequest } from './tensorrt-engine-cache.ts';
 
 /** What `auto` tries, best first. */
@@ -214,6 +215,8 @@ export async function createSession(
   opts: CreateSessionOptions,
   onModelError: ModelLoadFailure,
 ): Promise<CreatedSession> {
+  // Sessions opened on the main thread (doctor, tests); WorkerModel does it before its thread starts.
+  disableOnnxRuntimeTelemetry();
   const { candidates, skipped } = planProviders(opts.executionProviders ?? ['auto'], opts.env);
   const attempts: ProviderAttempt[] = [...skipped];
   const threads = resolveThreads(opts.threads);

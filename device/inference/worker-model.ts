@@ -5,6 +5,7 @@ import { backoffDelay, backoffWait, type BackoffPolicy, type BackoffWait } from 
 import { errorMessage } from '../supervision/error-message.ts';
 import type { ProviderAttempt } from './execution-providers.ts';
 import { ModelFileError } from './manifest.ts';
+import { disableOnnxRuntimeTelemetry } from './onnxruntime-telemetry.ts';
 import type { ImageInput, Model, ModelManifest, PreparedInput, Prediction } from './model.ts';
 import { Preprocessor } from './preprocess.ts';
 import type { InferenceWorkerInit, SerializedError, WorkerReply } from './worker-protocol.ts';
@@ -58,6 +59,8 @@ function rebuildError(e: SerializedError): Error {
 }
 
 function startWorker(init: InferenceWorkerInit): Promise<Started> {
+  // Before the thread exists: onnxruntime reads the process environment, which a worker cannot set.
+  disableOnnxRuntimeTelemetry();
   return new Promise((resolve, reject) => {
     const worker = new Worker(WORKER_URL, { workerData: init });
     const onMessage = (m: WorkerReply) => {
