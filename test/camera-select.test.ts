@@ -82,15 +82,15 @@ describe('camera: VEGKIOSK_CAMERA parsing and source selection', () => {
     expect((error as Error).message).to.match(/needs a Jetson or a Raspberry Pi, and this machine is neither/);
   });
 
-  it('auto falls back to the synthetic pattern and says why', async () => {
+  it('auto falls back to the demo photos (then the synthetic pattern: camera-demo.test.ts) and says why', async () => {
     recorder = new ProcessRecorder();
     const { source, reason } = await selectAutoSource({
       ...OPTS, spawn: recorder.spawn, listVideoDevices: async () => ['/dev/video97'],
     });
-    expect(source.kind).to.equal('synthetic');
+    expect(source.source).to.equal('demo');
     expect(reason).to.match(/^auto: no camera delivered frames \(v4l2:\/dev\/video97: Camera device \/dev\/video97 does not exist\./);
     expect(reason).to.include('csi skipped: not a Jetson or Raspberry Pi');
-    expect(reason).to.match(/using the synthetic test pattern$/);
+    expect(reason).to.match(/replaying the demo photos$/);
     expect(source.health().state).to.equal('stopped');
   });
 

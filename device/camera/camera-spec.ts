@@ -2,6 +2,7 @@
 export type CameraSpec =
   | { kind: 'auto' }
   | { kind: 'synthetic' }
+  | { kind: 'demo' }
   | { kind: 'csi' }
   | { kind: 'replay'; path: string }
   | { kind: 'webcam'; device: string }
@@ -9,7 +10,7 @@ export type CameraSpec =
   | { kind: 'rtsp'; url: string };
 
 export const CAMERA_SPEC_FORMS =
-  'auto | synthetic | csi | replay:<file-or-dir> | webcam:/dev/videoN | v4l2:/dev/videoN | rtsp://host/path';
+  'auto | synthetic | demo | csi | replay:<file-or-dir> | webcam:/dev/videoN | v4l2:/dev/videoN | rtsp://host/path';
 
 export class CameraSpecError extends Error {
   constructor(
@@ -70,7 +71,7 @@ export function parseCameraSpec(spec: string): CameraSpec {
   const value = spec.trim();
   if (value === '') throw bad(spec, 'it is empty');
   if (/[\0\r\n]/.test(value)) throw bad(spec, 'it contains control characters');
-  if (value === 'auto' || value === 'synthetic' || value === 'csi') return { kind: value };
+  if (value === 'auto' || value === 'synthetic' || value === 'demo' || value === 'csi') return { kind: value };
   if (/^rtsps?:\/\//i.test(value)) {
     let url: URL;
     try {

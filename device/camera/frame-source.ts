@@ -34,6 +34,8 @@ export interface SourceHealth {
   lastError: string | null;
   /** Why this source was chosen (set by the service for `auto`). */
   reason?: string;
+  /** Present on the shipped demo photos only: frames are not from a camera. */
+  demo?: true;
 }
 
 /**

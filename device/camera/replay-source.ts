@@ -17,6 +17,17 @@ function isJpeg(bytes: Buffer): boolean {
 /** One image of the loop: a JPEG read from disk on each pass, or a PNG converted once. */
 type ReplayImage = { file: string; jpeg: Buffer | null };
 
+export interface ReplayOptions {
+  /**
+   * How long each image stays on before the next (ms). Frames keep coming at the source's fps
+   * meanwhile, the same image each time, so the stall watchdog and the pipeline see a live camera.
+   * 0 (the default) moves to the next image on every frame.
+   */
+  holdMs?: number;
+  /** The name shown in health and logs (default `replay:<path>`). */
+  sourceName?: string;
+}
+
 /**
  * Loops still images (one file or a directory, in natural name order) at the configured rate,
  * delivering JPEG bytes. JPEGs are read from disk on every pass so a large directory does not
@@ -25,19 +36,30 @@ type ReplayImage = { file: string; jpeg: Buffer | null };
 export class ReplaySource extends SupervisedSource {
   readonly kind = 'replay';
   private readonly path: string;
+  /** Frames each image is delivered for before the next one: holdMs at the source's fps, at least 1. */
+  private readonly framesPerImage: number;
 
-  constructor(path: string, options: SourceOptions) {
-    super(`replay:${path}`, options);
+  constructor(path: string, options: SourceOptions, replay: ReplayOptions = {}) {
+    super(replay.sourceName ?? `replay:${path}`, options);
     this.path = path;
+    this.framesPerImage = Math.max(1, Math.round(((replay.holdMs ?? 0) * this.options.fps) / 1000));
   }
 
   protected async open(hooks: SessionHooks): Promise<Session> {
     const images = await this.load();
     let next = 0;
+    let shown = 0;
+    // The image being held: read once per hold, not once per frame.
+    let held: Buffer | null = null;
     const pacer = paceFrames(this.options.fps, async () => {
-      const image = images[next];
-      next = (next + 1) % images.length;
-      hooks.frame({ jpeg: image.jpeg ?? (await this.readJpeg(image)) });
+      if (held === null || shown >= this.framesPerImage) {
+        const image = images[next];
+        next = (next + 1) % images.length;
+        held = image.jpeg ?? (await this.readJpeg(image));
+        shown = 0;
+      }
+      shown++;
+      hooks.frame({ jpeg: held });
     }, hooks.fail);
     return { close: () => pacer.stop() };
   }

@@ -3,6 +3,7 @@ import type { CameraSpec } from './camera-spec.ts';
 import { CameraSpecError, parseCameraSpec, redactUrl } from './camera-spec.ts';
 import type { Board, CsiSourceOptions } from './csi-source.ts';
 import { CsiSource } from './csi-source.ts';
+import { DEMO_HOLD_MS, DemoSource } from './demo-source.ts';
 import { FfmpegSource } from './ffmpeg-source.ts';
 import type { FrameSource } from './frame-source.ts';
 import { ReplaySource } from './replay-source.ts';
@@ -22,6 +23,8 @@ export interface CreateSourceOptions extends SourceOptions {
   fswebcamPath?: string;
   csi?: Pick<CsiSourceOptions, 'sensorId' | 'piCapture' | 'jpegQuality'>;
   syntheticEncoding?: 'jpeg' | 'raw';
+  /** demo and auto: where the demo photos are (default: the shipped models/demo-photos). */
+  demoPhotosDir?: string;
 }
 
 export interface SelectedSource {
@@ -38,6 +41,8 @@ export function buildFrameSource(spec: ConcreteSpec, opts: CreateSourceOptions):
   switch (spec.kind) {
     case 'synthetic':
       return new SyntheticSource({ ...opts, encoding: opts.syntheticEncoding });
+    case 'demo':
+      return new DemoSource(opts, opts.demoPhotosDir);
     case 'replay':
       return new ReplaySource(spec.path, opts);
     case 'webcam':
@@ -59,8 +64,8 @@ export function buildFrameSource(spec: ConcreteSpec, opts: CreateSourceOptions):
 
 /**
  * Turns VEGKIOSK_CAMERA into a frame source (not started). "auto" tries the cameras it can find
- * and falls back to the synthetic pattern, so the service always has frames; the reason says
- * which was picked and why. Throws CameraSpecError for a malformed value.
+ * and falls back to the demo photos, then the synthetic pattern, so the service always has frames;
+ * the reason says which was picked and why. Throws CameraSpecError for a malformed value.
  */
 export async function createFrameSource(spec: string, opts: CreateSourceOptions): Promise<SelectedSource> {
   const parsed = parseCameraSpec(spec);
@@ -68,6 +73,14 @@ export async function createFrameSource(spec: string, opts: CreateSourceOptions)
     ? await selectAutoSource(opts)
     : { source: buildFrameSource(parsed, opts), reason: `configured: VEGKIOSK_CAMERA=${redactUrl(spec.trim())}` };
   opts.logger?.info({ camera: selected.source.source, reason: selected.reason }, 'camera source selected');
+  if (selected.source.health().demo) {
+    // One line that a newcomer reading the console cannot miss: nothing here comes from a camera.
+    opts.logger?.warn(
+      { camera: selected.source.source },
+      `DEMO: no camera in use; replaying the shipped demo photos (models/demo-photos), ${DEMO_HOLD_MS / 1000} s each. ` +
+        'Connect a camera, or set VEGKIOSK_CAMERA (v4l2:/dev/videoN, csi, rtsp://…), to recognise real produce.',
+    );
+  }
   return selected;
 }
 
@@ -104,7 +117,10 @@ function quiet(opts: CreateSourceOptions): CreateSourceOptions {
   return { ...opts, logger, backoff: { ...opts.backoff, initialMs: 60_000 } };
 }
 
-/** auto: v4l2 cameras in /dev order, then CSI on a real Jetson or Pi, else the synthetic pattern. */
+/**
+ * auto: v4l2 cameras in /dev order, then CSI on a real Jetson or Pi, then the shipped demo photos,
+ * else the synthetic pattern (the demo photos missing or unreadable).
+ */
 export async function selectAutoSource(opts: CreateSourceOptions): Promise<SelectedSource> {
   const probeTimeoutMs = opts.probeTimeoutMs ?? 8000;
   const tried: string[] = [];
@@ -131,8 +147,13 @@ export async function selectAutoSource(opts: CreateSourceOptions): Promise<Selec
     tried.push('csi skipped: not a Jetson or Raspberry Pi');
   }
 
+  const noCamera = `auto: no camera delivered frames (${tried.join('; ')})`;
+  const demoProblem = await probeSource(buildFrameSource({ kind: 'demo' }, quiet(opts)), probeTimeoutMs);
+  if (demoProblem === null) {
+    return { source: buildFrameSource({ kind: 'demo' }, opts), reason: `${noCamera}; replaying the demo photos` };
+  }
   return {
     source: buildFrameSource({ kind: 'synthetic' }, opts),
-    reason: `auto: no camera delivered frames (${tried.join('; ')}); using the synthetic test pattern`,
+    reason: `${noCamera}; demo photos unusable (${demoProblem}); using the synthetic test pattern`,
   };
 }
