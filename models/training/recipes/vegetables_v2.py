@@ -1,0 +1,49 @@
+"""vegetables-v2: the default classifier. ImageNet MobileNetV2, last blocks fine-tuned, cosine head.
+
+Run from the repository root (about 25 minutes on the 2-core CPU; the view cache is reused after):
+    /usr/bin/python3 models/training/train_classifier.py models/training/recipes/vegetables_v2.py
+Each setting says what it is and, where a measurement chose it, what the alternative scored (model card,
+models/README.md, "What each choice bought").
+"""
+name = "vegetables-v2"
+version = "2.0.0"
+
+# Input side in pixels; the runtime center-crops the frame to a square of this size.
+input_size = 224
+
+# The frozen trunk's end: views are cached at the input of this stage (0 stem, 1-17 inverted-residual
+# blocks, 18 the 1x1 conv to 1280). 14 is the first 160-channel block, at 7x7 for 224 px.
+cache_cut = 14
+# The first stage that learns; stages cache_cut..train_from-1 run frozen on the cached features.
+train_from = 14
+
+# Augmented views cached per sample: Grocery photos (the kiosk-like domain, 634) get more than the
+# detection crops (4,007, already 3x augmented copies of about 1,300 photos).
+views_grocery = 12
+views_detection = 3
+# Random resized crop keeps this share of the picture's area at least.
+min_crop_area = 0.35
+
+# Draws: this share of each batch from Grocery photos, the rest from detection crops; classes balanced
+# within each source.
+grocery_share = 0.5
+
+epochs = 12
+steps_per_epoch = 100
+batch = 64
+lr_head = 3e-3
+lr_tail = 3e-4
+weight_decay = 1e-4
+label_smoothing = 0.1
+dropout = 0.2
+
+seed = 20261206
+# Cross-validation: grouped folds over the Grocery train photos (detection crops always train).
+cv_folds = 5
+# Extra seeds for the spread of val (each a full fine-tuning run on all training samples).
+extra_seeds = [1, 2]
+
+# Shipped score threshold: the lowest whose precision on the cross-validation's out-of-fold photos reaches
+# this, keeping at least min_coverage of them labelled.
+min_precision = 0.95
+min_coverage = 0.90
