@@ -1,6 +1,7 @@
 // Static analysis for CI, beyond what strict TypeScript checks: patterns that are security bugs in
 // this service whatever the types say. Run: npx tsx scripts/lint-source.ts [repo-dir]
 import { resolve } from 'node:path';
+import { layerProblem } from './source-layers.ts';
 import { trackedTextFiles } from './tracked-files.ts';
 
 export interface LintFinding {
@@ -28,10 +29,13 @@ const RULES: Rule[] = [
 export function lintText(file: string, text: string): LintFinding[] {
   const findings: LintFinding[] = [];
   const rules = RULES.filter((r) => r.files.test(file));
-  if (!rules.length) return findings;
+  const layered = /^device\/.*\.(ts|mjs)$/.test(file);
+  if (!rules.length && !layered) return findings;
   text.split('\n').forEach((content, i) => {
     if (content.includes('lint-source: allow')) return;
     for (const r of rules) if (r.pattern.test(content)) findings.push({ file, line: i + 1, rule: r.rule });
+    const layers = layered ? layerProblem(file, content) : null;
+    if (layers) findings.push({ file, line: i + 1, rule: layers });
   });
   return findings;
 }

@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ConfigError, PACKAGE_ROOT, describeConfig, loadConfig } from '../device/config/load-config.ts';
+import { ConfigError } from '../device/config/config-error.ts';
+import { PACKAGE_ROOT, describeConfig, loadConfig } from '../device/config/load-config.ts';
 import { renderEnvExample } from '../scripts/write-env-example.ts';
 import { runCli } from './support/cli.ts';
 

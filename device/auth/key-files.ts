@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/config.ts';
-import { ServerConfigError } from '../server/errors.ts';
+import { ServerConfigError } from '../config/config-error.ts';
 import { fsyncDir } from '../store/durable-file.ts';
 
 /** The shortest JWT signing key accepted (HS256 wants at least its 256-bit output size). */

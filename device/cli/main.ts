@@ -1,4 +1,5 @@
-import { ConfigError, EXIT_CONFIG } from '../config/load-config.ts';
+import { ConfigError } from '../config/config-error.ts';
+import { EXIT_CONFIG } from '../config/load-config.ts';
 import { USAGE, UsageError } from './usage.ts';
 
 type Command = (argv: string[]) => Promise<number | void>;

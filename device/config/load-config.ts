@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CameraSpecError, parseCameraSpec, redactUrl } from '../camera/camera-spec.ts';
+import { ConfigError } from './config-error.ts';
 import { CONFIG_FIELDS, type Config } from './config.ts';
 import { isLoopbackHost } from './loopback.ts';
 
@@ -29,13 +30,6 @@ interface PropertySchema {
 
 export interface ConfigSchema {
   properties: Record<string, PropertySchema>;
-}
-
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.join('\n'));
-    this.name = 'ConfigError';
-  }
 }
 
 type Origin = 'default' | 'file' | 'environment';

@@ -1,14 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Prediction } from '../inference/model.ts';
-
-/** One pipeline result, shaped as the WebSocket `result` message minus its `type`. */
-export interface PipelineResult extends Prediction {
-  seq: number;
-  capturedAt: number;
-  latencyMs: { preprocess: number; inference: number; total: number };
-  /** The JPEG the result was computed from, when the source delivered one (for /api/frames/latest.jpg). */
-  jpeg?: Buffer;
-}
+import type { PipelineResult } from '../results/pipeline-result.ts';
 
 interface ResultBusEvents {
   result: [PipelineResult];

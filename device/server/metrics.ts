@@ -1,5 +1,6 @@
 import { readdirSync } from 'node:fs';
-import type { PipelineResult, ResultBus } from '../pipeline/result-bus.ts';
+import type { ResultBus } from '../pipeline/result-bus.ts';
+import type { PipelineResult } from '../results/pipeline-result.ts';
 import type { ServiceStatus } from '../pipeline/service-status.ts';
 
 const BUCKETS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];

@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../logger.ts';
-import { ServerConfigError } from './errors.ts';
+import { ServerConfigError } from '../config/config-error.ts';
 
 export interface TlsMaterial {
   cert: Buffer;

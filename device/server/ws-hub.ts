@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Session, Sessions } from '../auth/sessions.ts';
-import type { PipelineResult } from '../pipeline/result-bus.ts';
+import type { PipelineResult } from '../results/pipeline-result.ts';
 import { credentialsOf, hasCredentialInQuery } from './http-auth.ts';
 import type { Metrics } from './metrics.ts';
 import { isAllowedOrigin } from './origin.ts';

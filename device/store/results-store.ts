@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.ts';
-import type { PipelineResult } from '../pipeline/result-bus.ts';
+import type { PipelineResult } from '../results/pipeline-result.ts';
 import { expectArray, expectRecord, VersionedStore, type StoreSpec } from './versioned-store.ts';
 
 /** A pipeline result as kept on disk and served by /api/results: no JPEG bytes. */

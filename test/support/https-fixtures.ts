@@ -12,7 +12,8 @@ import type { Role } from '../../device/store/users-store.ts';
 import type { Config } from '../../device/config/config.ts';
 import type { Prediction } from '../../device/inference/model.ts';
 import { createLogger, type Logger } from '../../device/logger.ts';
-import { ResultBus, type PipelineResult } from '../../device/pipeline/result-bus.ts';
+import { ResultBus } from '../../device/pipeline/result-bus.ts';
+import type { PipelineResult } from '../../device/results/pipeline-result.ts';
 import type { ServiceStatus } from '../../device/pipeline/service-status.ts';
 import type { ServerDeps } from '../../device/server/server-deps.ts';
 
