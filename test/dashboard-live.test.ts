@@ -88,6 +88,8 @@ describe('dashboard in Chromium against the real `vegkiosk serve` (replayed colo
       expect(await p.textContent('#stat-latency')).to.match(/^\d+ ms$/);
       expect(await p.locator('#history li').count()).to.be.at.least(2);
       expect(await p.textContent('#conn')).to.equal('Live');
+      // A configured replay is not the demo: no demo badge over its frames (camera-demo: the badge).
+      expect(await p.isHidden('#frame-demo')).to.equal(true);
 
       // Everything above ran under the service's CSP (a violation would be a console error).
       const csp = String((await request(kiosk.url, '/')).headers['content-security-policy']);

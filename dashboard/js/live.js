@@ -10,6 +10,7 @@ export function createLive(socket) {
   const img = $('frame-img');
   const canvas = $('frame-boxes');
   const empty = $('frame-empty');
+  const demo = $('frame-demo');
   const conn = $('conn');
   const label = $('result-label');
   const score = $('result-score');
@@ -72,7 +73,18 @@ export function createLive(socket) {
     )));
   }
 
+  /** The shipped demo photos stand in for a camera: say so over the picture. */
+  function renderDemo(camera) {
+    const on = camera?.demo === true;
+    if (on) {
+      // auto chose the demo because it found no camera; VEGKIOSK_CAMERA=demo asked for it.
+      demo.textContent = String(camera.reason ?? '').startsWith('auto:') ? 'Demo photos — no camera found' : 'Demo photos';
+    }
+    demo.hidden = !on;
+  }
+
   function onStatus(s) {
+    if (s.camera) renderDemo(s.camera);
     if (s.pipeline) fps.textContent = Number(s.pipeline.fps ?? 0).toFixed(1);
     if (s.ep) ep.textContent = s.ep;
     if (s.status) health = s.status;
@@ -121,6 +133,7 @@ export function createLive(socket) {
       topList.replaceChildren();
       historyList.replaceChildren();
       fps.textContent = latency.textContent = ep.textContent = '—';
+      demo.hidden = true;
     },
   };
 }
