@@ -54,7 +54,7 @@ export async function doctorCommand(argv: string[]): Promise<number> {
   line(`  CSI camera stack: ${csiBoard(board) ?? 'none (not a Jetson or Raspberry Pi)'}`);
   const cameraSetting = config?.camera ?? 'auto';
   line(`  VEGKIOSK_CAMERA=${cameraSetting}: ${cameraSetting === 'auto'
-    ? `serve tries ${[...cameras.map((c) => `v4l2:${c}`), ...(csiBoard(board) ? ['csi'] : []), 'synthetic'].join(', then ')}; the first to deliver a frame is used`
+    ? `serve tries ${[...cameras.map((c) => `v4l2:${c}`), ...(csiBoard(board) ? ['csi'] : []), 'demo (the shipped demo photos)', 'synthetic'].join(', then ')}; the first to deliver a frame is used`
     : 'used as configured'}`);
 
   const ortVersion = (createRequire(import.meta.url)('onnxruntime-node/package.json') as { version: string }).version;
