@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { FfmpegSource } from '../device/camera/ffmpeg-source.ts';
-import type { Frame, FrameSource, SourceHealth } from '../device/camera/frame-source.ts';
+import type { Frame, FrameSource, FrameSourceEvents, SourceHealth } from '../device/camera/frame-source.ts';
 import { ReplaySource } from '../device/camera/replay-source.ts';
 import type { ImageInput, Model, PreparedInput, Prediction } from '../device/inference/model.ts';
 import { WorkerModel } from '../device/inference/worker-model.ts';
@@ -20,7 +20,7 @@ const solid = (r: number, g: number, b: number) =>
   sharp({ create: { width: 320, height: 240, channels: 3, background: { r, g, b } } }).jpeg().toBuffer();
 
 /** A frame source the test feeds by hand, so bursts and bad frames happen exactly when wanted. */
-class HandFedSource extends EventEmitter implements FrameSource {
+class HandFedSource extends EventEmitter<FrameSourceEvents> implements FrameSource {
   readonly kind = 'hand-fed';
   readonly source = 'test:hand-fed';
   private last: Frame | null = null;

@@ -39,10 +39,18 @@ export interface SourceHealth {
 }
 
 /**
- * A camera, file or pattern that produces frames. Emits 'frame' (Frame) for every new frame and
- * 'state' (SourceState) on changes. Consumers that only want the newest frame use latest().
+ * What a FrameSource emits, listener arguments by event name: a misspelt event or a listener of the
+ * wrong shape fails the type check instead of never being called.
  */
-export interface FrameSource extends EventEmitter {
+export interface FrameSourceEvents {
+  /** Every new frame. */
+  frame: [Frame];
+  /** Every change of state. */
+  state: [SourceState];
+}
+
+/** A camera, file or pattern that produces frames. Consumers that only want the newest frame use latest(). */
+export interface FrameSource extends EventEmitter<FrameSourceEvents> {
   readonly kind: string;
   readonly source: string;
   start(): Promise<void>;

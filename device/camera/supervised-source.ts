@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../logger.ts';
 import { backoffDelay } from '../supervision/backoff.ts';
 import { errorMessage } from '../supervision/error-message.ts';
-import type { Frame, FrameSource, RawImage, SourceHealth, SourceState } from './frame-source.ts';
+import type { Frame, FrameSource, FrameSourceEvents, RawImage, SourceHealth, SourceState } from './frame-source.ts';
 import { SourceError } from './source-error.ts';
 import type { ResolvedSourceOptions, SourceOptions } from './source-options.ts';
 import { resolveSourceOptions } from './source-options.ts';
@@ -33,7 +33,7 @@ export interface Session {
  * only say how to open a session. A failure to open is reported through health(), never thrown
  * out of start(): a camera that is unplugged at boot must not crash-loop the service.
  */
-export abstract class SupervisedSource extends EventEmitter implements FrameSource {
+export abstract class SupervisedSource extends EventEmitter<FrameSourceEvents> implements FrameSource {
   abstract readonly kind: string;
   readonly source: string;
   protected readonly options: ResolvedSourceOptions;

@@ -91,12 +91,17 @@ function startWorker(init: InferenceWorkerInit): Promise<Started> {
   });
 }
 
+/** What a WorkerModel emits, listener arguments by event name (checked by the compiler, as ResultBus's). */
+export interface WorkerModelEvents {
+  /** A stuck or crashed worker is being replaced; `reason` says which and why. */
+  restart: [{ reason: string }];
+}
+
 /**
  * The Model the service runs: preprocessing on the main thread (sharp decodes on libuv's pool), the
- * onnxruntime session in a worker thread. Emits 'restart' ({reason}) when a stuck or crashed worker
- * is replaced.
+ * onnxruntime session in a worker thread.
  */
-export class WorkerModel extends EventEmitter implements Model {
+export class WorkerModel extends EventEmitter<WorkerModelEvents> implements Model {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private closed = false;

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Frame, FrameSource, SourceHealth } from '../camera/frame-source.ts';
+import type { Frame, FrameSource, FrameSourceEvents, SourceHealth } from '../camera/frame-source.ts';
 import type { Model } from '../inference/model.ts';
 import { round2 } from './latency-window.ts';
 import { DEFAULT_PREPARE_AHEAD, Pipeline } from './pipeline.ts';
@@ -10,7 +10,7 @@ import { ResultBus } from './result-bus.ts';
  * sequence number and capture time. It stands for a camera faster than the pipeline, so the figure
  * measured is the pipeline's own ceiling.
  */
-export class FrameLoopSource extends EventEmitter implements FrameSource {
+export class FrameLoopSource extends EventEmitter<FrameSourceEvents> implements FrameSource {
   readonly kind = 'bench';
   readonly source = 'bench:memory';
   private seq = 0;
