@@ -214,6 +214,9 @@ describe('vegkiosk serve on defaults without a camera (real process, default mod
       expect(newest!.score).to.be.at.least(manifest.thresholds.score);
     } finally {
       child.kill('SIGTERM');
+      // A service that ignores SIGTERM must not outlive the test.
+      const stopped = await Promise.race([exited.then(() => true), new Promise<false>((wake) => setTimeout(() => wake(false), 10_000))]);
+      if (!stopped) child.kill('SIGKILL');
     }
     const { code } = await exited;
     expect(code).to.equal(0);
