@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { spawn, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import https from 'node:https';
@@ -237,5 +238,146 @@ describe('server: dashboard files', () => {
       await server.close();
       dir.remove();
     }
+  });
+});
+
+/** What `openssl s_client` saw: the protocol and suite agreed on, or why the handshake ended. */
+interface Handshake {
+  /** The negotiated suite; null when the handshake failed. */
+  cipher: string | null;
+  protocol: string | null;
+  output: string;
+}
+
+/**
+ * One handshake by the openssl CLI against 127.0.0.1:port, as an outside scanner makes it. Spawned
+ * asynchronously: the server runs in this process and must keep answering while the client waits.
+ */
+function sClient(port: number, args: string[]): Promise<Handshake> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', ...args],
+      { stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const cipher = /Cipher is (\S+)/.exec(output)?.[1];
+      const protocol = /Protocol\s*: (\S+)/.exec(output)?.[1];
+      const agreed = code === 0 && cipher !== undefined && cipher !== '(NONE)';
+      resolve({ cipher: agreed ? cipher : null, protocol: agreed ? protocol ?? null : null, output });
+    });
+  });
+}
+
+/** The server's own refusal (a fatal alert it sent), as opposed to a client that never offered the suite. */
+const SERVER_REFUSED = /alert handshake failure|alert protocol version|no shared cipher/i;
+
+/**
+ * Every suite the server agrees to, found the way sslscan and testssl.sh enumerate: offer everything
+ * the client knows, note what the server picks, drop it and offer the rest again until it refuses.
+ */
+async function acceptedSuites(port: number, protocol: '-tls1_2' | '-tls1_3', offer: string[]): Promise<string[]> {
+  const accepted: string[] = [];
+  let remaining = [...offer];
+  while (remaining.length) {
+    const list = remaining.join(':');
+    const h = await sClient(port, protocol === '-tls1_2' ? [protocol, '-cipher', `${list}:@SECLEVEL=0`] : [protocol, '-ciphersuites', list]);
+    if (!h.cipher) {
+      expect(h.output, 'the enumeration must end with the server refusing').to.match(SERVER_REFUSED);
+      break;
+    }
+    accepted.push(h.cipher);
+    remaining = remaining.filter((c) => c !== h.cipher);
+  }
+  return accepted.sort();
+}
+
+/** TLS 1.2 suites this openssl CLI can offer for a key type (aECDSA, aRSA), weak ones included. */
+function clientSuites(authentication: string): string[] {
+  const r = spawnSync('openssl', ['ciphers', '-tls1_2', `${authentication}:@SECLEVEL=0`], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`openssl ciphers failed: ${r.stderr}`);
+  return r.stdout.trim().split(':');
+}
+
+describe('server: TLS profile as an outside scanner sees it (Mozilla intermediate, ECDHE only)', function () {
+  this.timeout(60_000);
+  const dirs: { remove(): void }[] = [];
+  const servers: RunningServer[] = [];
+  let ecdsa: RunningServer;
+  let rsa: RunningServer;
+
+  // Registered before anything starts, so a failure half-way through `before` still stops and removes all.
+  after(async () => {
+    for (const server of servers) await server.close();
+    for (const dir of dirs) dir.remove();
+  });
+
+  before(async () => {
+    const selfSigned = tempDir();
+    dirs.push(selfSigned);
+    ecdsa = await startServer(testDeps(testConfig(selfSigned.path)));
+    servers.push(ecdsa);
+    // An operator's RSA certificate: the ECDHE-RSA suites, and the static-RSA and DHE ones that must
+    // not be offered, can only be negotiated with an RSA key.
+    const operator = tempDir();
+    dirs.push(operator);
+    const cert = join(operator.path, 'rsa-cert.pem');
+    const key = join(operator.path, 'rsa-key.pem');
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert,
+      '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { encoding: 'utf8' });
+    if (made.status !== 0) throw new Error(`openssl could not make the RSA test certificate: ${made.stderr}`);
+    rsa = await startServer(testDeps(testConfig(join(operator.path, 'data'), { tlsCert: cert, tlsKey: key })));
+    servers.push(rsa);
+  });
+
+  it('refuses TLS 1.2 ECDHE-ECDSA-AES128-SHA (CBC, SHA-1 MAC) and agrees to ECDHE-ECDSA-AES128-GCM-SHA256', async () => {
+    const refused = await sClient(ecdsa.port, ['-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0']);
+    expect(refused.cipher).to.equal(null);
+    expect(refused.output).to.match(SERVER_REFUSED);
+    const allowed = await sClient(ecdsa.port, ['-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-GCM-SHA256']);
+    expect([allowed.protocol, allowed.cipher]).to.deep.equal(['TLSv1.2', 'ECDHE-ECDSA-AES128-GCM-SHA256']);
+  });
+
+  it('refuses TLS 1.1 and TLS 1.0 (the client offers them at security level 0)', async () => {
+    for (const version of ['-tls1_1', '-tls1']) {
+      const h = await sClient(ecdsa.port, [version, '-cipher', 'DEFAULT:@SECLEVEL=0']);
+      expect(h.cipher, version).to.equal(null);
+      expect(h.output, version).to.match(/alert protocol version/i);
+    }
+  });
+
+  it('refuses each family the scanner reported: CBC with SHA-1, SHA-256 and SHA-384 MACs, CCM, CCM8, ARIA', async () => {
+    const families = {
+      'CBC SHA-1': 'ECDHE-ECDSA-AES256-SHA',
+      'CBC SHA-256': 'ECDHE-ECDSA-AES128-SHA256',
+      'CBC SHA-384': 'ECDHE-ECDSA-AES256-SHA384',
+      CCM: 'ECDHE-ECDSA-AES128-CCM',
+      CCM8: 'ECDHE-ECDSA-AES128-CCM8',
+      ARIA: 'ECDHE-ECDSA-ARIA128-GCM-SHA256',
+    };
+    for (const [family, suite] of Object.entries(families)) {
+      expect(clientSuites('aECDSA'), `this openssl can offer ${suite}`).to.include(suite);
+      const h = await sClient(ecdsa.port, ['-tls1_2', '-cipher', `${suite}:@SECLEVEL=0`]);
+      expect(h.cipher, `${family} (${suite})`).to.equal(null);
+      expect(h.output, `${family} (${suite})`).to.match(SERVER_REFUSED);
+    }
+  });
+
+  it('with its own P-256 key agrees in TLS 1.2 only to the three ECDHE-ECDSA AEAD suites', async () => {
+    expect(await acceptedSuites(ecdsa.port, '-tls1_2', clientSuites('aECDSA'))).to.deep.equal(
+      ['ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305']);
+  });
+
+  it("with an operator's RSA key agrees in TLS 1.2 only to the three ECDHE-RSA AEAD suites (no static RSA, no DHE)", async () => {
+    const offer = clientSuites('aRSA');
+    expect(offer, 'the offer includes static-RSA and DHE suites').to.include.members(['AES128-GCM-SHA256', 'DHE-RSA-AES128-GCM-SHA256']);
+    expect(await acceptedSuites(rsa.port, '-tls1_2', offer)).to.deep.equal(
+      ['ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-RSA-CHACHA20-POLY1305']);
+  });
+
+  it('agrees to TLS 1.3 with its AEAD suites', async () => {
+    const offer = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'];
+    expect(await acceptedSuites(ecdsa.port, '-tls1_3', offer)).to.deep.equal([...offer].sort());
   });
 });

@@ -22,7 +22,7 @@ import { staticRoutes } from './routes-static.ts';
 import { userRoutes } from './routes-users.ts';
 import type { ServerContext } from './server-context.ts';
 import type { RunningServer, ServerDeps } from './server-deps.ts';
-import { loadTlsMaterial } from './tls.ts';
+import { loadTlsMaterial, TLS_PROFILE } from './tls.ts';
 import { DEFAULT_WS_OPTIONS, WsHub, type WsOptions } from './ws-hub.ts';
 
 /** Limits against slow or idle clients (slowloris and the like); generous for a 10 MB upload on a LAN. */
@@ -92,7 +92,7 @@ export async function startServer(deps: ServerDeps, options: StartOptions = {}):
   // client hold a socket well past headersTimeout).
   const connectionsCheckingInterval = Math.min(1_000, Math.ceil(timeouts.headersTimeout / 2));
   const server = tls
-    ? https.createServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', connectionsCheckingInterval }, handler)
+    ? https.createServer({ cert: tls.cert, key: tls.key, ...TLS_PROFILE, connectionsCheckingInterval }, handler)
     : http.createServer({ connectionsCheckingInterval }, handler);
   server.headersTimeout = timeouts.headersTimeout;
   server.requestTimeout = timeouts.requestTimeout;

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -7,6 +8,38 @@ import { join } from 'node:path';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../logger.ts';
 import { ServerConfigError } from '../config/config-error.ts';
+
+/**
+ * TLS 1.2 suites the server accepts: Mozilla's "intermediate" profile (Server Side TLS guidelines, version 5)
+ * without its DHE-RSA suites, so every handshake uses ECDHE with an AEAD cipher. Node's default list
+ * (built on OpenSSL's HIGH) also accepted CBC suites with SHA-1 and SHA-2 MACs, static-RSA key exchange,
+ * CCM, CCM8 and ARIA, which is what a scanner reported. ECDSA first: the self-signed key is P-256, and
+ * the RSA ones serve an operator's RSA certificate.
+ */
+export const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+] as const;
+
+/** TLS 1.3 suites (all three AEADs the protocol defines for general use; the same as Mozilla's). */
+export const TLS13_CIPHERSUITES = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'] as const;
+
+/**
+ * What the HTTPS server negotiates (SECURITY.md, "TLS profile"; test/server-https.test.ts enumerates it
+ * the way a scanner does). The key-exchange groups are Mozilla's too. The client's preference among
+ * these suites is honoured, as Mozilla advises when every suite offered is strong.
+ */
+export const TLS_PROFILE: Pick<TlsOptions, 'minVersion' | 'maxVersion'> & Pick<SecureContextOptions, 'ciphers' | 'ecdhCurve'> = {
+  minVersion: 'TLSv1.2',
+  maxVersion: 'TLSv1.3',
+  // Node passes names starting with TLS_ to OpenSSL as TLS 1.3 suites and the rest as the 1.2 list.
+  ciphers: [...TLS13_CIPHERSUITES, ...TLS12_CIPHERS].join(':'),
+  ecdhCurve: 'X25519:prime256v1:secp384r1',
+};
 
 export interface TlsMaterial {
   cert: Buffer;
