@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives for real: ffmpeg and fswebcam (camera sources),
 # openssl (self-signed certificate), chromium (dashboard tests), systemd (unit verification), python3-numpy
-# (the training recipe's data-rule tests) and bookworm-backports' Mesa (lavapipe software Vulkan, so
-# onnxruntime's webgpu provider really runs).
+# (the training recipe's data-rule tests), python3-torch, -torchvision, -onnx and -flatbuffers (the
+# training recipe's model tests) and bookworm-backports' Mesa (lavapipe software Vulkan, so
+# onnxruntime's webgpu provider really runs). test/support/test-programs.ts lists the same programs:
+# `npm test` runs this script itself when one is missing and it may (root or passwordless sudo).
 # Idempotent and non-interactive; needs root (or sudo).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -37,7 +39,8 @@ fi
 
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
-  ffmpeg fswebcam openssl chromium fonts-dejavu-core systemd python3-numpy >/dev/null
+  ffmpeg fswebcam openssl chromium fonts-dejavu-core systemd python3-numpy \
+  python3-torch python3-torchvision python3-onnx python3-flatbuffers >/dev/null
 if [ -f "$backports_list" ]; then
   $SUDO apt-get install -y -qq --no-install-recommends -t "${codename}-backports" \
     mesa-vulkan-drivers libvulkan1 >/dev/null || echo "install-test-deps: backports Mesa unavailable; webgpu tests will skip" >&2
