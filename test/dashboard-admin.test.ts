@@ -10,6 +10,8 @@ import {
   A11Y_AUDIT, DESKTOP, launchBrowser, LoginPages, PHONE, referenceModules, signIn, signInWithSecret,
 } from './support/browser.ts';
 import { enrollUser, request, sampleResult, tempDir, testConfig, testDeps, totpCode } from './support/https-fixtures.ts';
+import { requirePrograms } from './support/requires.ts';
+import { Teardown } from './support/teardown.ts';
 
 describe('dashboard in Chromium against an in-process server (admin, roles, lockout, boxes, socket life cycle)', function () {
   this.timeout(60_000);
@@ -24,15 +26,21 @@ describe('dashboard in Chromium against an in-process server (admin, roles, lock
     ws: { statusIntervalMs: 200 },
   });
 
+  const teardown = new Teardown();
+
+  before(function () {
+    requirePrograms(this, 'chromium');
+  });
   before(async () => {
+    teardown.add(() => dir.remove());
     deps = testDeps(testConfig(dir.path));
-    [server, browser] = await Promise.all([start(), launchBrowser()]);
+    [server, browser] = await Promise.all([
+      // The restart test replaces the server: stop whichever one is current.
+      teardown.track(start(), (first) => (server ?? first).close()),
+      teardown.track(launchBrowser(), (b) => b.close()),
+    ]);
   });
-  after(async () => {
-    await browser?.close();
-    await server?.close();
-    dir.remove();
-  });
+  after(() => teardown.run());
   afterEach(async function () {
     await pages.closeAll(this);
   });

@@ -7,6 +7,8 @@ import {
   signInWithSecret, startKiosk, type Kiosk,
 } from './support/browser.ts';
 import { enrollUser, request, totpCode } from './support/https-fixtures.ts';
+import { requirePrograms } from './support/requires.ts';
+import { Teardown } from './support/teardown.ts';
 
 // The test classifier answers by mean colour: red → Carrots, green → Tomato, blue → Potato.
 const COLOURS = { red: [220, 40, 30], green: [40, 200, 60], blue: [40, 60, 220] } as const;
@@ -29,23 +31,25 @@ describe('dashboard in Chromium against the real `vegkiosk serve` (replayed colo
   let browser: Browser;
   const pages = new LoginPages(() => browser, () => kiosk.url);
 
+  const teardown = new Teardown();
+
+  before(function () {
+    requirePrograms(this, 'chromium');
+  });
   before(async () => {
     [kiosk, browser] = await Promise.all([
-      startKiosk(async (dir) => {
+      teardown.track(startKiosk(async (dir) => {
         const images = join(dir, 'replay');
         mkdirSync(images);
         for (const [i, [name, rgb]] of Object.entries(COLOURS).entries()) {
           writeFileSync(join(images, `${i}-${name}.png`), await colourPng(rgb[0], rgb[1], rgb[2]));
         }
         return `replay:${images}`;
-      }, { VEGKIOSK_CAMERA_FPS: '3', VEGKIOSK_CAMERA_WIDTH: '320', VEGKIOSK_CAMERA_HEIGHT: '240' }),
-      launchBrowser(),
+      }, { VEGKIOSK_CAMERA_FPS: '3', VEGKIOSK_CAMERA_WIDTH: '320', VEGKIOSK_CAMERA_HEIGHT: '240' }), (k) => k.stop()),
+      teardown.track(launchBrowser(), (b) => b.close()),
     ]);
   });
-  after(async () => {
-    await browser?.close();
-    await kiosk?.stop();
-  });
+  after(() => teardown.run());
   afterEach(async function () {
     await pages.closeAll(this);
   });

@@ -24,7 +24,8 @@ export const PHONE = { width: 390, height: 844 };
 export const OUTPUT_DIR = resolve(PACKAGE_ROOT, 'test-output');
 
 export function launchBrowser(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  // Within a suite's before-hook time, so a browser that never comes up fails the hook, not the run.
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
 }
 
 export interface TestPage {
