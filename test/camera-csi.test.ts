@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import sharp from 'sharp';
 import { buildCsiCommand, CsiSource } from '../device/camera/csi-source.ts';
 import { lavfiMjpegArgs, ProcessRecorder, SourceJar, waitFor, waitForFrameAfter } from './fixtures/camera/helpers.ts';
+import { requirePrograms } from './support/requires.ts';
 
 describe('camera: CSI backend (Jetson, Raspberry Pi)', () => {
   const jar = new SourceJar();
@@ -56,7 +57,8 @@ describe('camera: CSI backend (Jetson, Raspberry Pi)', () => {
   });
 
   for (const board of ['jetson', 'pi'] as const) {
-    it(`runs the ${board} command and splits its stdout (a real ffmpeg stands in for the capture program)`, async () => {
+    it(`runs the ${board} command and splits its stdout (a real ffmpeg stands in for the capture program)`, async function () {
+      requirePrograms(this, 'ffmpeg');
       recorder = new ProcessRecorder(() => ['ffmpeg', lavfiMjpegArgs(640, 360, 10)]);
       const source = jar.add(new CsiSource(board, { width: 640, height: 360, fps: 10, stallMs: 2000, spawn: recorder.spawn }));
       await source.start();

@@ -3,6 +3,7 @@ import sharp from 'sharp';
 import { redactUrl, redactUrlsIn } from '../device/camera/camera-spec.ts';
 import { buildFfmpegArgs, FfmpegSource } from '../device/camera/ffmpeg-source.ts';
 import { lavfiInput, ProcessRecorder, SourceJar, waitFor } from './fixtures/camera/helpers.ts';
+import { requirePrograms } from './support/requires.ts';
 
 describe('camera: ffmpeg backend (v4l2, rtsp)', () => {
   const jar = new SourceJar();
@@ -54,7 +55,8 @@ describe('camera: ffmpeg backend (v4l2, rtsp)', () => {
     expect(source.health().source).to.not.include('s3cret');
   });
 
-  it('streams valid 1280x720 JPEG frames from a real ffmpeg and stops it cleanly', async () => {
+  it('streams valid 1280x720 JPEG frames from a real ffmpeg and stops it cleanly', async function () {
+    requirePrograms(this, 'ffmpeg');
     const source = jar.add(new FfmpegSource({ kind: 'v4l2', device: '/dev/video0' }, {
       width: 1280, height: 720, fps: 15, stallMs: 2000, spawn: recorder.spawn, inputArgs: lavfiInput(),
     }));
@@ -81,7 +83,8 @@ describe('camera: ffmpeg backend (v4l2, rtsp)', () => {
     expect(recorder.running()).to.have.length(0);
   });
 
-  it('reports ffmpeg errors with its own words and what to check', async () => {
+  it('reports ffmpeg errors with its own words and what to check', async function () {
+    requirePrograms(this, 'ffmpeg');
     const source = jar.add(new FfmpegSource({ kind: 'v4l2', device: '/dev/video0' }, {
       width: 320, height: 240, fps: 5, stallMs: 2000, spawn: recorder.spawn,
       inputArgs: ['-f', 'lavfi', '-i', 'nosuchsource=size=320x240'],

@@ -6,6 +6,7 @@ import { CameraSpecError, parseCameraSpec } from '../device/camera/camera-spec.t
 import { createFrameSource, selectAutoSource } from '../device/camera/select-source.ts';
 import { listCameraCandidates } from '../device/camera/video-device.ts';
 import { lavfiMjpegArgs, ProcessRecorder, SourceJar, waitForFrameAfter } from './fixtures/camera/helpers.ts';
+import { requirePrograms } from './support/requires.ts';
 
 const OPTS = { width: 320, height: 240, fps: 10, stallMs: 1000 };
 
@@ -94,7 +95,8 @@ describe('camera: VEGKIOSK_CAMERA parsing and source selection', () => {
     expect(source.health().state).to.equal('stopped');
   });
 
-  it('auto picks a working v4l2 camera first', async () => {
+  it('auto picks a working v4l2 camera first', async function () {
+    requirePrograms(this, 'ffmpeg');
     // The "camera" is a real ffmpeg on lavfi; the first candidate is missing, the second works.
     recorder = new ProcessRecorder(() => ['ffmpeg', lavfiMjpegArgs(320, 240, 10)]);
     const real = recorder.spawn;
@@ -110,7 +112,8 @@ describe('camera: VEGKIOSK_CAMERA parsing and source selection', () => {
     await waitForFrameAfter(source, 0, 10_000);
   });
 
-  it('auto tries CSI on a real board when no v4l2 camera works', async () => {
+  it('auto tries CSI on a real board when no v4l2 camera works', async function () {
+    requirePrograms(this, 'ffmpeg');
     recorder = new ProcessRecorder(() => ['ffmpeg', lavfiMjpegArgs(320, 240, 10)]);
     const { source, reason } = await selectAutoSource({
       ...OPTS, spawn: recorder.spawn, board: 'pi', listVideoDevices: async () => [],

@@ -5,6 +5,7 @@ import { DEFAULT_BACKOFF } from '../device/camera/source-options.ts';
 import { backoffDelay } from '../device/supervision/backoff.ts';
 import { SyntheticSource } from '../device/camera/synthetic-source.ts';
 import { lavfiInput, ProcessRecorder, SourceJar, waitFor, waitForFrameAfter, withClockSetBack } from './fixtures/camera/helpers.ts';
+import { requirePrograms } from './support/requires.ts';
 
 const SMALL = { width: 320, height: 240, fps: 10 };
 
@@ -26,7 +27,8 @@ describe('camera: supervision (restart, stall, backoff)', () => {
     }));
   }
 
-  it('restarts ffmpeg after it is killed with SIGKILL and delivers frames again', async () => {
+  it('restarts ffmpeg after it is killed with SIGKILL and delivers frames again', async function () {
+    requirePrograms(this, 'ffmpeg');
     recorder = new ProcessRecorder();
     const source = lavfiSource();
     const states: string[] = [];
@@ -47,7 +49,8 @@ describe('camera: supervision (restart, stall, backoff)', () => {
     expect(first.signalCode).to.equal('SIGKILL');
   });
 
-  it('restarts a process that stops delivering (frozen with SIGSTOP) once stallMs passes', async () => {
+  it('restarts a process that stops delivering (frozen with SIGSTOP) once stallMs passes', async function () {
+    requirePrograms(this, 'ffmpeg');
     recorder = new ProcessRecorder();
     const source = lavfiSource(400);
     await source.start();
@@ -64,7 +67,8 @@ describe('camera: supervision (restart, stall, backoff)', () => {
     expect(frozen.signalCode).to.equal('SIGKILL');
   });
 
-  it('still notices a stall when the wall clock is set back meanwhile (stall timing is monotonic)', async () => {
+  it('still notices a stall when the wall clock is set back meanwhile (stall timing is monotonic)', async function () {
+    requirePrograms(this, 'ffmpeg');
     recorder = new ProcessRecorder();
     const source = lavfiSource(400);
     await source.start();
@@ -127,7 +131,8 @@ describe('camera: supervision (restart, stall, backoff)', () => {
     expect(source.health().lastError).to.include('ffmpeg is not installed').and.include('apt install ffmpeg');
   });
 
-  it('stop() right after start() leaves no process behind', async () => {
+  it('stop() right after start() leaves no process behind', async function () {
+    requirePrograms(this, 'ffmpeg');
     recorder = new ProcessRecorder();
     const source = lavfiSource();
     const starting = source.start();

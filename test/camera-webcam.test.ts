@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { WebcamSource } from '../device/camera/webcam-source.ts';
 import { SourceJar, waitFor, waitForFrameAfter } from './fixtures/camera/helpers.ts';
+import { requirePrograms } from './support/requires.ts';
 
 async function webcamTempDirs(): Promise<string[]> {
   const found: string[] = [];
@@ -19,6 +20,9 @@ async function webcamTempDirs(): Promise<string[]> {
 }
 
 describe('camera: webcam backend (node-webcam + real fswebcam)', () => {
+  before(function () {
+    requirePrograms(this, 'fswebcam');
+  });
   const jar = new SourceJar();
   let workDir = '';
 

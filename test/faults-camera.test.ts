@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { writeTestClassifier } from '../scripts/onnx/make-test-models.ts';
 import { LiveService } from '../scripts/soak-service.ts';
+import { requirePrograms } from './support/requires.ts';
 
 /**
  * Camera faults through the real service: `vegkiosk serve` spawned with a camera whose capture
@@ -51,7 +52,8 @@ describe('faults: camera, through the real service', function () {
 
   const small = { VEGKIOSK_CAMERA_WIDTH: '320', VEGKIOSK_CAMERA_HEIGHT: '240', VEGKIOSK_CAMERA_FPS: '5', VEGKIOSK_TLS: 'on' };
 
-  it('a camera that fails while running: degraded with the error, then ok again without a restart', async () => {
+  it('a camera that fails while running: degraded with the error, then ok again without a restart', async function () {
+    requirePrograms(this, 'fswebcam');
     const image = join(dir, 'cam.jpg');
     copyFileSync(jpeg, image);
     svc = await LiveService.start({ dataDir: join(dir, 'data1'), model, camera: `webcam:FILE:${image}`, env: small });
@@ -74,7 +76,8 @@ describe('faults: camera, through the real service', function () {
     await svc.waitForLog((l) => l.msg === 'camera delivering frames again', 1000);
   });
 
-  it('a camera missing at start never crash-loops: up and degraded, retrying, and ok once it appears', async () => {
+  it('a camera missing at start never crash-loops: up and degraded, retrying, and ok once it appears', async function () {
+    requirePrograms(this, 'fswebcam');
     const image = join(dir, 'late.jpg');
     svc = await LiveService.start({ dataDir: join(dir, 'data2'), model, camera: `webcam:FILE:${image}`, env: small });
     const down = await svc.pollHealth((h) => h.status === 'degraded' && h.camera.restarts >= 2, 20_000, 'degraded with retries');
@@ -94,7 +97,8 @@ describe('faults: camera, through the real service', function () {
     expect(svc.child.exitCode).to.equal(null);
   });
 
-  it('a hung ffmpeg (RTSP camera that accepts and never answers) is killed and retried, service stays up', async () => {
+  it('a hung ffmpeg (RTSP camera that accepts and never answers) is killed and retried, service stays up', async function () {
+    requirePrograms(this, 'ffmpeg');
     // A real TCP listener on loopback that swallows the RTSP handshake: ffmpeg blocks reading it.
     const sockets: Socket[] = [];
     const rtsp: Server = createServer((s) => sockets.push(s.on('error', () => undefined)));

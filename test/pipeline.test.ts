@@ -15,6 +15,7 @@ import type { PipelineResult } from '../device/results/pipeline-result.ts';
 import { writeTestClassifier } from '../scripts/onnx/make-test-models.ts';
 import { capturingLogger } from './support/log-capture.ts';
 import { waitFor, withClockSetBack } from './fixtures/camera/helpers.ts';
+import { requirePrograms } from './support/requires.ts';
 
 const solid = (r: number, g: number, b: number) =>
   sharp({ create: { width: 320, height: 240, channels: 3, background: { r, g, b } } }).jpeg().toBuffer();
@@ -319,7 +320,8 @@ describe('pipeline (real onnxruntime worker, real sharp, real sources)', functio
     expect(pipeline.stats().framesProcessed).to.equal(1);
   });
 
-  it('runs on one long-running ffmpeg process (lavfi test source) end to end', async () => {
+  it('runs on one long-running ffmpeg process (lavfi test source) end to end', async function () {
+    requirePrograms(this, 'ffmpeg');
     const source = new FfmpegSource({ kind: 'v4l2', device: '/dev/video0' }, {
       width: 1280, height: 720, fps: 15, stallMs: 3000,
       inputArgs: ['-re', '-f', 'lavfi', '-i', 'testsrc=size=1280x720:rate=15'],
