@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { startServer, type StartOptions } from '../device/server/start-server.ts';
 import type { RunningServer } from '../device/server/server-deps.ts';
 import { captureLogger, request, tempDir, testConfig, testDeps } from './support/https-fixtures.ts';
+import { requirePrograms } from './support/requires.ts';
 
 describe('server: HTTPS and /healthz', () => {
   const dir = tempDir();
@@ -313,7 +314,9 @@ describe('server: TLS profile as an outside scanner sees it (Mozilla intermediat
     for (const dir of dirs) dir.remove();
   });
 
-  before(async () => {
+  before(async function () {
+    // The client is the openssl CLI, as a technician's scan would be.
+    requirePrograms(this, 'openssl');
     const selfSigned = tempDir();
     dirs.push(selfSigned);
     ecdsa = await startServer(testDeps(testConfig(selfSigned.path)));
