@@ -19,12 +19,15 @@ export const REDACT_PATHS = [
   'otpauthUri', '*.otpauthUri',
 ];
 
-/** Structured JSON logs to stdout (journald picks them up under systemd), or to `destination` in tests. */
-export function createLogger(level = 'info', destination?: pino.DestinationStream): Logger {
+/**
+ * Structured JSON logs to stdout (journald picks them up under systemd), or to `destination` in tests.
+ * `secretPaths` adds paths to blank, e.g. those of the configuration keys declared secret.
+ */
+export function createLogger(level = 'info', destination?: pino.DestinationStream, secretPaths: readonly string[] = []): Logger {
   const options: pino.LoggerOptions = {
     level,
     base: { service: 'vegkiosk' },
-    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    redact: { paths: [...new Set([...REDACT_PATHS, ...secretPaths])], censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
   return destination ? pino(options, destination) : pino(options);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../device/config/config-error.ts';
 import { PACKAGE_ROOT, describeConfig, loadConfig } from '../device/config/load-config.ts';
-import { renderEnvExample } from '../scripts/write-env-example.ts';
+import { renderEnvExample } from '../scripts/write-config-files.ts';
 import { runCli } from './support/cli.ts';
 
 

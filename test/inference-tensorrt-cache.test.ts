@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { capturingLogger } from './support/log-capture.ts';
-import { AUTO_ORDER, bindingDirectory, sessionOptionsFor } from '../device/inference/execution-providers.ts';
+import { bindingDirectory, sessionOptionsFor } from '../device/inference/execution-providers.ts';
+import { AUTO_ORDER } from '../device/inference/provider-names.ts';
 import { loadModel } from '../device/inference/onnx-model.ts';
 import { makeTempModels, type TempModels } from './fixtures/inference/temp-models.ts';
 

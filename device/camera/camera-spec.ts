@@ -16,6 +16,8 @@ export class CameraSpecError extends Error {
   constructor(
     /** What is wrong with the value, without the key: `"v4l2:x" is not valid: …`. */
     readonly detail: string,
+    /** False when the value has none of the forms at all (empty, `floppy:…`), true when one of them is malformed. */
+    readonly knownForm = true,
   ) {
     super(`VEGKIOSK_CAMERA=${detail}`);
     this.name = 'CameraSpecError';
@@ -55,8 +57,8 @@ export function redactUrlsIn(text: string): string {
   return text.replace(/[a-z][a-z0-9+.-]*:\/\/\S+/gi, (url) => redactUrl(url));
 }
 
-function bad(spec: string, why: string): CameraSpecError {
-  return new CameraSpecError(`"${redactUrl(spec)}" is not valid: ${why}. Use one of: ${CAMERA_SPEC_FORMS}`);
+function bad(spec: string, why: string, knownForm = true): CameraSpecError {
+  return new CameraSpecError(`"${redactUrl(spec)}" is not valid: ${why}. Use one of: ${CAMERA_SPEC_FORMS}`, knownForm);
 }
 
 function videoDevice(spec: string, device: string, prefix: string): string {
@@ -69,7 +71,7 @@ function videoDevice(spec: string, device: string, prefix: string): string {
 /** Parses VEGKIOSK_CAMERA; throws CameraSpecError naming the key and the accepted forms. */
 export function parseCameraSpec(spec: string): CameraSpec {
   const value = spec.trim();
-  if (value === '') throw bad(spec, 'it is empty');
+  if (value === '') throw bad(spec, 'it is empty', false);
   if (/[\0\r\n]/.test(value)) throw bad(spec, 'it contains control characters');
   if (value === 'auto' || value === 'synthetic' || value === 'demo' || value === 'csi') return { kind: value };
   if (/^rtsps?:\/\//i.test(value)) {
@@ -98,6 +100,6 @@ export function parseCameraSpec(spec: string): CameraSpec {
       }
       return { kind: 'webcam', device: videoDevice(spec, rest, 'webcam') };
     default:
-      throw bad(spec, `unknown camera source "${prefix}"`);
+      throw bad(spec, `unknown camera source "${prefix}"`, false);
   }
 }

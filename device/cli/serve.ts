@@ -3,7 +3,7 @@ import { csiBoard, detectBoard, type BoardInfo } from '../board/detect-board.ts'
 import { createFrameSource } from '../camera/select-source.ts';
 import type { FrameSource } from '../camera/frame-source.ts';
 import type { Config } from '../config/config.ts';
-import { describeConfig, loadConfig } from '../config/load-config.ts';
+import { describeConfig, loadConfig, secretLogPaths } from '../config/load-config.ts';
 import { createLogger, type Logger } from '../logger.ts';
 import { Pipeline } from '../pipeline/pipeline.ts';
 import { ResultBus } from '../pipeline/result-bus.ts';
@@ -26,7 +26,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   parseArgs(argv, {});
   const startedAt = performance.now();
   const config = loadConfig();
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, undefined, secretLogPaths());
   logger.info({ config: describeConfig(config) }, 'vegkiosk starting');
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
 

@@ -1,14 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CameraSpecError, parseCameraSpec, redactUrl } from '../camera/camera-spec.ts';
+import { redactUrl } from '../camera/camera-spec.ts';
 import { ConfigError } from './config-error.ts';
-import { CONFIG_FIELDS, type Config } from './config.ts';
+import { InvalidValue, type KeyDeclaration } from './config-key.ts';
+import { CONFIG_KEYS, type Config } from './config.ts';
 import { isLoopbackHost } from './loopback.ts';
 
 /** The package root: defaults' relative paths (model, data dir) are anchored here, not at the cwd. */
 export const PACKAGE_ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-const SCHEMA_PATH = resolve(PACKAGE_ROOT, 'config/schema.json');
 const DEFAULTS_PATH = resolve(PACKAGE_ROOT, 'config/default.json');
 
 /** Exit status for bad configuration (sysexits EX_CONFIG), which systemd and scripts can tell apart. */
@@ -17,27 +17,13 @@ export const EXIT_CONFIG = 78;
 /** Environment variables that steer loading itself and are not configuration keys. */
 const LOADER_VARIABLES = new Set(['VEGKIOSK_CONFIG']);
 
-interface PropertySchema {
-  type: 'string' | 'integer';
-  enum?: string[];
-  pattern?: string;
-  minLength?: number;
-  minimum?: number;
-  maximum?: number;
-  description?: string;
-  secret?: boolean;
-}
-
-export interface ConfigSchema {
-  properties: Record<string, PropertySchema>;
-}
-
 type Origin = 'default' | 'file' | 'environment';
 type RawValue = { value: unknown; origin: Origin };
 
-export function readSchema(): ConfigSchema {
-  return JSON.parse(readFileSync(SCHEMA_PATH, 'utf8')) as ConfigSchema;
-}
+/** The declaration of each key, by its name (files and the environment use the names). */
+const DECLARATIONS = new Map<string, { field: keyof Config; key: KeyDeclaration<unknown> }>(
+  Object.entries(CONFIG_KEYS).map(([field, key]) => [key.env, { field: field as keyof Config, key }]),
+);
 
 function readJsonObject(path: string, what: string, problems: string[]): Record<string, unknown> {
   let text: string;
@@ -64,47 +50,36 @@ function describe(value: unknown): string {
   return JSON.stringify(value) ?? String(value);
 }
 
-/** Checks one value against its schema entry; environment strings are parsed for integer keys. */
-function checkValue(key: string, raw: RawValue, prop: PropertySchema, problems: string[]): string | number | undefined {
+/**
+ * Checks one value's JSON type (environment strings are converted for integer keys), then hands it to
+ * the key's parser. Returns the typed value, or undefined after adding one problem naming the key.
+ */
+function checkValue(env: string, key: KeyDeclaration<unknown>, raw: RawValue, baseDir: string, problems: string[]): { value: unknown } | undefined {
   const where = raw.origin === 'environment' ? ' (from the environment)' : raw.origin === 'file' ? ' (from VEGKIOSK_CONFIG)' : '';
-  // A camera URL may carry the camera's password.
-  const shown = prop.secret ? '' : ` (got ${describe(typeof raw.value === 'string' ? redactUrl(raw.value) : raw.value)})`;
-  if (prop.type === 'integer') {
-    let n: number;
-    if (typeof raw.value === 'number') n = raw.value;
-    else if (raw.origin === 'environment' && typeof raw.value === 'string' && /^-?\d+$/.test(raw.value.trim())) n = Number(raw.value.trim());
+  // A URL (a camera's) may carry a password.
+  const shown = key.secret ? '' : ` (got ${describe(typeof raw.value === 'string' ? redactUrl(raw.value) : raw.value)})`;
+  let value: string | number;
+  if (key.json === 'integer') {
+    if (typeof raw.value === 'number' && Number.isInteger(raw.value)) value = raw.value;
+    else if (raw.origin === 'environment' && typeof raw.value === 'string' && /^-?\d+$/.test(raw.value.trim())) value = Number(raw.value.trim());
     else {
-      problems.push(`${key}: must be an integer${shown}${where}`);
+      problems.push(`${env}: must be an integer${shown}${where}`);
       return undefined;
     }
-    if (!Number.isInteger(n)) {
-      problems.push(`${key}: must be an integer${shown}${where}`);
-      return undefined;
-    }
-    if ((prop.minimum !== undefined && n < prop.minimum) || (prop.maximum !== undefined && n > prop.maximum)) {
-      problems.push(`${key}: must be between ${prop.minimum} and ${prop.maximum}${shown}${where}`);
-      return undefined;
-    }
-    return n;
-  }
-  if (typeof raw.value !== 'string') {
-    problems.push(`${key}: must be a string${shown}${where}`);
+  } else if (typeof raw.value === 'string') {
+    value = raw.value;
+  } else {
+    problems.push(`${env}: must be a string${shown}${where}`);
     return undefined;
   }
-  const s = raw.value;
-  if (prop.enum && !prop.enum.includes(s)) {
-    problems.push(`${key}: must be one of ${prop.enum.join(', ')}${shown}${where}`);
+  try {
+    return { value: key.parse(value, { baseDir }) };
+  } catch (err) {
+    if (!(err instanceof InvalidValue)) throw err;
+    const expected = err.expected ? `; expected ${err.expected}` : '';
+    problems.push(`${env}: ${err.reason}${err.showValue ? shown : ''}${where}${expected}`);
     return undefined;
   }
-  if (prop.minLength !== undefined && s.length < prop.minLength) {
-    problems.push(`${key}: must not be empty${where}`);
-    return undefined;
-  }
-  if (prop.pattern && !new RegExp(prop.pattern).test(s)) {
-    problems.push(`${key}: not a valid value${shown}${where}; expected ${prop.description ?? prop.pattern}`);
-    return undefined;
-  }
-  return s;
 }
 
 export interface LoadOptions {
@@ -119,80 +94,49 @@ export interface LoadOptions {
 
 /**
  * Merges config/default.json, the VEGKIOSK_CONFIG file and the environment (in rising precedence),
- * validates every key, and returns a typed Config or throws ConfigError listing every problem.
+ * validates every key by its declaration (config.ts), and returns a typed Config or throws
+ * ConfigError listing every problem.
  */
 export function loadConfig(options: LoadOptions = {}): Config {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
-  const schema = readSchema();
   const problems: string[] = [];
   const merged = new Map<string, RawValue>();
 
-  for (const [key, value] of Object.entries(readJsonObject(DEFAULTS_PATH, 'defaults file', problems))) {
-    merged.set(key, { value, origin: 'default' });
+  for (const [name, value] of Object.entries(readJsonObject(DEFAULTS_PATH, 'defaults file', problems))) {
+    merged.set(name, { value, origin: 'default' });
   }
   const extraPath = env.VEGKIOSK_CONFIG;
   if (extraPath) {
-    for (const [key, value] of Object.entries(readJsonObject(resolve(cwd, extraPath), 'config file', problems))) {
-      if (!(key in schema.properties)) problems.push(`${key}: unknown configuration key (in ${extraPath})`);
-      else merged.set(key, { value, origin: 'file' });
+    for (const [name, value] of Object.entries(readJsonObject(resolve(cwd, extraPath), 'config file', problems))) {
+      if (!DECLARATIONS.has(name)) problems.push(`${name}: unknown configuration key (in ${extraPath})`);
+      else merged.set(name, { value, origin: 'file' });
     }
   }
-  for (const [key, value] of Object.entries(env)) {
-    if (!key.startsWith('VEGKIOSK_') || LOADER_VARIABLES.has(key) || value === undefined) continue;
-    if (!(key in schema.properties)) problems.push(`${key}: unknown configuration key (from the environment)`);
-    else merged.set(key, { value, origin: 'environment' });
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('VEGKIOSK_') || LOADER_VARIABLES.has(name) || value === undefined) continue;
+    if (!DECLARATIONS.has(name)) problems.push(`${name}: unknown configuration key (from the environment)`);
+    else merged.set(name, { value, origin: 'environment' });
   }
-  for (const [key, value] of Object.entries(options.overrides ?? {})) {
-    merged.set(key, { value, origin: 'environment' });
+  for (const [name, value] of Object.entries(options.overrides ?? {})) {
+    merged.set(name, { value, origin: 'environment' });
   }
 
-  const values: Record<string, string | number> = {};
-  const origins: Record<string, Origin> = {};
-  for (const [key, prop] of Object.entries(schema.properties)) {
-    const raw = merged.get(key);
+  const config: Partial<Record<keyof Config, unknown>> = {};
+  for (const [name, { field, key }] of DECLARATIONS) {
+    const raw = merged.get(name);
     if (!raw) {
-      problems.push(`${key}: missing from config/default.json`);
+      problems.push(`${name}: missing from config/default.json`);
       continue;
     }
-    const checked = checkValue(key, raw, prop, problems);
-    if (checked !== undefined) {
-      values[key] = checked;
-      origins[key] = raw.origin;
-    }
+    // Defaults' relative paths belong to the installed package; an operator's belong to where they ran it.
+    const checked = checkValue(name, key, raw, raw.origin === 'default' ? PACKAGE_ROOT : cwd, problems);
+    if (checked) config[field] = checked.value;
   }
   if (problems.length) throw new ConfigError(problems);
-
-  // Defaults' relative paths belong to the installed package; an operator's belong to where they ran it.
-  const path = (key: string): string => {
-    const p = String(values[key]);
-    if (p === '' || isAbsolute(p)) return p;
-    return resolve(origins[key] === 'default' ? PACKAGE_ROOT : cwd, p);
-  };
-  const list = (s: string): string[] => s.split(',').map((x) => x.trim()).filter(Boolean);
-
-  const config: Config = {
-    host: String(values.VEGKIOSK_HOST),
-    port: Number(values.VEGKIOSK_PORT),
-    dataDir: path('VEGKIOSK_DATA_DIR'),
-    tls: values.VEGKIOSK_TLS === 'on',
-    tlsCert: path('VEGKIOSK_TLS_CERT'),
-    tlsKey: path('VEGKIOSK_TLS_KEY'),
-    camera: String(values.VEGKIOSK_CAMERA),
-    cameraWidth: Number(values.VEGKIOSK_CAMERA_WIDTH),
-    cameraHeight: Number(values.VEGKIOSK_CAMERA_HEIGHT),
-    cameraFps: Number(values.VEGKIOSK_CAMERA_FPS),
-    cameraStallMs: Number(values.VEGKIOSK_CAMERA_STALL_MS),
-    model: path('VEGKIOSK_MODEL'),
-    executionProviders: list(String(values.VEGKIOSK_EXECUTION_PROVIDERS)),
-    inferenceThreads: Number(values.VEGKIOSK_INFERENCE_THREADS),
-    jwtSecret: String(values.VEGKIOSK_JWT_SECRET),
-    allowedOrigins: list(String(values.VEGKIOSK_ALLOWED_ORIGINS)),
-    logLevel: String(values.VEGKIOSK_LOG_LEVEL),
-  };
-  checkCrossField(config, problems, options.needsModel ?? true);
+  checkCrossField(config as Config, problems, options.needsModel ?? true);
   if (problems.length) throw new ConfigError(problems);
-  return config;
+  return config as Config;
 }
 
 /** Rules that involve more than one key or the file system. */
@@ -200,37 +144,36 @@ function checkCrossField(config: Config, problems: string[], needsModel: boolean
   if (!config.tls && !isLoopbackHost(config.host)) {
     problems.push(`VEGKIOSK_TLS: plain HTTP (off) is allowed only on a loopback host, but VEGKIOSK_HOST is ${config.host}`);
   }
-  try {
-    parseCameraSpec(config.camera);
-  } catch (err) {
-    if (!(err instanceof CameraSpecError)) throw err;
-    problems.push(`VEGKIOSK_CAMERA: ${err.detail}`);
-  }
   if (Boolean(config.tlsCert) !== Boolean(config.tlsKey)) {
     problems.push('VEGKIOSK_TLS_CERT: VEGKIOSK_TLS_CERT and VEGKIOSK_TLS_KEY must be given together (or both left empty for a self-signed certificate)');
   }
   for (const [key, file] of [['VEGKIOSK_TLS_CERT', config.tlsCert], ['VEGKIOSK_TLS_KEY', config.tlsKey]] as const) {
     if (file && !existsSync(file)) problems.push(`${key}: file not found: ${file}`);
   }
-  if (config.jwtSecret && Buffer.byteLength(config.jwtSecret, 'utf8') < 32) {
-    problems.push('VEGKIOSK_JWT_SECRET: too weak: must be at least 32 bytes (leave empty to have one generated)');
-  }
   if (needsModel && !existsSync(config.model)) {
     problems.push(`VEGKIOSK_MODEL: model file not found: ${config.model}`);
   }
-  const bad = config.allowedOrigins.filter((o) => !/^https?:\/\/[^/\s]+$/.test(o));
-  if (bad.length) problems.push(`VEGKIOSK_ALLOWED_ORIGINS: not an origin (scheme://host[:port], no path): ${bad.join(', ')}`);
-  if (config.executionProviders.includes('auto') && config.executionProviders.length > 1) {
-    problems.push('VEGKIOSK_EXECUTION_PROVIDERS: "auto" cannot be combined with other providers');
-  }
 }
 
-/** The secret-free view of a config for logs and `doctor`. */
+/** The secret-free view of a config for logs and `doctor`: secrets as [set], URL passwords masked. */
 export function describeConfig(config: Config): Record<string, unknown> {
-  const safe: Record<string, unknown> = { ...config, camera: redactUrl(config.camera) };
-  const { properties } = readSchema();
-  for (const [key, field] of Object.entries(CONFIG_FIELDS)) {
-    if (properties[key]?.secret && safe[field]) safe[field] = '[set]';
+  const safe: Record<string, unknown> = {};
+  for (const [field, key] of Object.entries(CONFIG_KEYS)) {
+    const value = config[field as keyof Config];
+    if (key.secret) safe[field] = value ? '[set]' : value;
+    else if (typeof value === 'string') safe[field] = redactUrl(value);
+    else if (Array.isArray(value)) safe[field] = value.map((v) => (typeof v === 'string' ? redactUrl(v) : v));
+    else safe[field] = value;
   }
   return safe;
+}
+
+/**
+ * Log paths pino blanks for the keys declared secret, by field (a logged Config) and by name (a
+ * logged environment or config file), so a new secret key is redacted without touching the logger.
+ */
+export function secretLogPaths(keys: Readonly<Record<string, KeyDeclaration<unknown>>> = CONFIG_KEYS): string[] {
+  return Object.entries(keys)
+    .filter(([, key]) => key.secret)
+    .flatMap(([field, key]) => [field, `*.${field}`, key.env, `*.${key.env}`]);
 }

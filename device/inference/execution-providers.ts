@@ -5,11 +5,9 @@ import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Logger } from '../logger.ts';
 import { disableOnnxRuntimeTelemetry } from './onnxruntime-telemetry.ts';
+import { AUTO_ORDER, KNOWN_PROVIDERS } from './provider-names.ts';
 import { openTensorRtFromCache, type TensorRtCacheRequest } from './tensorrt-engine-cache.ts';
 
-/** What `auto` tries, best first. */
-export const AUTO_ORDER = ['tensorrt', 'cuda', 'webgpu', 'cpu'] as const;
-export const KNOWN_PROVIDERS: readonly string[] = AUTO_ORDER;
 
 /** One row of `vegkiosk doctor`'s provider table. */
 export interface ProviderAvailability {
