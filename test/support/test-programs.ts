@@ -47,7 +47,9 @@ export function onPath(program: string, path = process.env.PATH ?? ''): boolean 
 export function missingPythonModules(modules: readonly string[]): string[] {
   if (!isExecutable(SYSTEM_PYTHON)) return [...modules];
   // One interpreter start for all of them: torch alone takes a second or two to import.
-  const probe = `import importlib.util, sys\nprint(' '.join(m for m in sys.argv[1:] if importlib.util.find_spec(m) is None))`;
+  // A spec without an origin is a namespace package: an empty directory of that name, not the module.
+  const probe = 'import importlib.util, sys\nspecs = {m: importlib.util.find_spec(m) for m in sys.argv[1:]}\n' +
+    "print(' '.join(m for m, s in specs.items() if s is None or s.origin is None))";
   const r = spawnSync(SYSTEM_PYTHON, ['-c', probe, ...modules], { encoding: 'utf8', timeout: 30_000 });
   if (r.status !== 0) return [...modules];
   return r.stdout.trim().split(/\s+/).filter(Boolean);
