@@ -38,7 +38,7 @@ export function planTestDeps(missing: TestProgramId[], machine: Machine): TestDe
   if (!machine.hasApt) return { action: 'skip', missing, why: 'scripts/install-test-deps.sh needs apt-get (Debian)' };
   if (machine.uid === 0) return { action: 'install', missing, command: ['bash', INSTALLER] };
   if (machine.passwordlessSudo()) return { action: 'install', missing, command: ['sudo', '-n', 'bash', INSTALLER] };
-  return { action: 'skip', missing, why: `installing needs root; install with: ${installCommand()}` };
+  return { action: 'skip', missing, why: `installing needs root; install with: ${installCommand(machine.uid)}` };
 }
 
 const names = (ids: TestProgramId[]) => ids.map((id) => TEST_PROGRAMS[id].name).join(', ');

@@ -105,8 +105,8 @@ export type TestProgramId = keyof typeof PROGRAMS;
 export const TEST_PROGRAMS: Readonly<Record<TestProgramId, TestProgram>> = PROGRAMS;
 
 /** The command that installs every test program, as the person running the tests would type it. */
-export function installCommand(): string {
-  return `${process.getuid?.() === 0 ? '' : 'sudo '}scripts/install-test-deps.sh`;
+export function installCommand(uid = process.getuid?.()): string {
+  return `${uid === 0 ? '' : 'sudo '}scripts/install-test-deps.sh`;
 }
 
 /** The programs in `ids` that are not here; python modules are probed with one interpreter start. */
