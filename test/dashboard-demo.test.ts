@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import type { Browser } from 'playwright-core';
 import { listCameraCandidates } from '../device/camera/video-device.ts';
 import { DESKTOP, launchBrowser, LoginPages, signInWithSecret, startKiosk, type Kiosk } from './support/browser.ts';
+import { requirePrograms } from './support/requires.ts';
 
 describe('dashboard in Chromium: the demo photos are labelled as a demo (real `vegkiosk serve`, camera auto)', function () {
   this.timeout(90_000);
@@ -10,6 +11,7 @@ describe('dashboard in Chromium: the demo photos are labelled as a demo (real `v
   const pages = new LoginPages(() => browser!, () => kiosk!.url);
 
   before(async function () {
+    requirePrograms(this, 'chromium');
     const cameras = await listCameraCandidates();
     if (cameras.length > 0) {
       console.log(`      skipped: this machine has camera devices (${cameras.join(', ')}), so auto does not fall back to the demo`);
