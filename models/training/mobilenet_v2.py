@@ -41,8 +41,9 @@ class SameConv(nn.Module):
 
     def forward(self, x):
         k, s = self.conv.kernel_size[0], self.conv.stride[0]
-        top, bottom = same_padding(x.shape[-2], k, s)
-        left, right = same_padding(x.shape[-1], k, s)
+        # int(): the model's input size is fixed, so an exported graph gets constant pads, not shape ops
+        top, bottom = same_padding(int(x.shape[-2]), k, s)
+        left, right = same_padding(int(x.shape[-1]), k, s)
         if self.symmetric_padding or (top == bottom and left == right):
             p = (k - 1) // 2 if self.symmetric_padding else top
             x = F.conv2d(x, self.conv.weight, self.conv.bias, s, (p, p if self.symmetric_padding else left),

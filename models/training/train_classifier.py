@@ -69,7 +69,7 @@ def collect_samples(data_dir: str):
     return train_samples, val_samples
 
 
-def fit_once(r, trunk_state, feats, owners, samples, include, seed):
+def fit_once(r, trunk_state, feats, owners, samples, include, seed, start):
     """One fine-tuning run on the samples whose index is in `include`."""
     seed_all(seed)
     features = load_imagenet_mobilenet_v2(r.pretrained_file).features
@@ -80,7 +80,7 @@ def fit_once(r, trunk_state, feats, owners, samples, include, seed):
     chosen = [samples[i] for i in include]
     w = S.draw_weights(chosen, r.grocery_share)
     weights[np.asarray(include)] = w
-    return train(model, feats, owners, labels, weights, r.cache_cut, r.train_from, r.epochs, r.steps_per_epoch,
+    return train(model, feats, owners, labels, weights, start, start, r.epochs, r.steps_per_epoch,
                  r.batch, r.lr_head, r.lr_tail, r.weight_decay, r.label_smoothing, seed)
 
 
@@ -104,6 +104,12 @@ def main(argv=None):
                                        r.seed, a.cache_dir)
     val_feats = V.build_eval_cache(trunk, [s.path for s in val_samples], r.input_size, r.cache_cut, a.cache_dir)
     val_labels = np.array([s.label for s in val_samples])
+    # frozen stages between the cache and the first stage that learns run once here, not every step
+    start = min(r.train_from, len(trunk.stages))
+    if start > r.cache_cut:
+        feats = V.advance(trunk, feats, r.cache_cut, start)
+        val_feats = V.advance(trunk, val_feats, r.cache_cut, start)
+        log(f"views advanced through the frozen stages {r.cache_cut}..{start - 1}")
     results = {"recipe": {k: getattr(r, k) for k in dir(r) if not k.startswith("_") and k != "pretrained_file"},
                "samples": {"train": len(train_samples), "val": len(val_samples)}}
     out_path = os.path.join(a.cache_dir, f"{r.name}-results.json")
@@ -118,15 +124,17 @@ def main(argv=None):
         g_train = [i for i, s in enumerate(train_samples) if s.source == S.GROCERY]
         fold_feats = V.build_eval_cache(trunk, [train_samples[i].path for i in g_train], r.input_size, r.cache_cut,
                                         a.cache_dir)
+        if start > r.cache_cut:
+            fold_feats = V.advance(trunk, fold_feats, r.cache_cut, start)
         row_of = {i: j for j, i in enumerate(g_train)}
         oof = np.zeros((len(g_train), len(S.VEG_LABELS)), dtype=np.float32)
         accs = []
         for k, fold in enumerate(folds):
             held = set(fold)
             include = [i for i in range(len(train_samples)) if i not in held]
-            model = fit_once(r, trunk_state, feats, owners, train_samples, include, r.seed + k)
+            model = fit_once(r, trunk_state, feats, owners, train_samples, include, r.seed + k, start)
             rows = [row_of[i] for i in fold]
-            logits, _ = predict(model, fold_feats[rows], r.cache_cut)
+            logits, _ = predict(model, fold_feats[rows], start)
             oof[rows] = logits
             acc = float((logits.argmax(1) == np.array([train_samples[i].label for i in fold])).mean())
             accs.append(acc)
@@ -148,14 +156,14 @@ def main(argv=None):
     if not a.skip_seeds:
         results["seeds"] = {}
         for seed in r.extra_seeds:
-            model = fit_once(r, trunk_state, feats, owners, train_samples, everything, seed)
-            logits, _ = predict(model, val_feats, r.cache_cut)
+            model = fit_once(r, trunk_state, feats, owners, train_samples, everything, seed, start)
+            logits, _ = predict(model, val_feats, start)
             results["seeds"][str(seed)] = int((logits.argmax(1) == val_labels).sum())
             log(f"seed {seed}: val {results['seeds'][str(seed)]}/{len(val_labels)}")
             save()
 
-    model = fit_once(r, trunk_state, feats, owners, train_samples, everything, r.seed)
-    logits, _ = predict(model, val_feats, r.cache_cut)
+    model = fit_once(r, trunk_state, feats, owners, train_samples, everything, r.seed, start)
+    logits, _ = predict(model, val_feats, start)
     probs = C.softmax(logits / temperature)
     correct = probs.argmax(1) == val_labels
     results["val"] = {"correct": int(correct.sum()), "n": len(val_labels), "top1": float(correct.mean()),
