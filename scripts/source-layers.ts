@@ -14,7 +14,9 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['inference'],
   ['config', 'results'],
   ['store'],
-  ['auth'],
+  // The fleet publisher needs only what lies below (configuration, results, the data directory); the
+  // pipeline's status and the server's /api/status JSON reach it as plain functions from serve.
+  ['fleet', 'auth'],
   ['pipeline'],
   ['server'],
   ['cli'],

@@ -14,6 +14,8 @@ import { DEFAULT_BUILD_TIMEOUT_MS } from '../inference/tensorrt-engine-cache.ts'
 import type { WorkerModel } from '../inference/worker-model.ts';
 import { openModel } from './load-model.ts';
 import { parseArgs } from './usage.ts';
+import { startFleet } from './serve-fleet.ts';
+import type { FleetPublisher } from '../fleet/fleet-publisher.ts';
 
 /** Longest start-up systemd is asked to wait for: the engine build's own limit plus time to load it. */
 const MODEL_OPEN_LIMIT_MS = DEFAULT_BUILD_TIMEOUT_MS + 10 * 60_000;
@@ -50,7 +52,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     await model.close().catch((closeErr) => logger.warn({ err: (closeErr as Error).message }, 'closing the model after a failed start failed'));
     throw err;
   }
-  const { source, pipeline, bus, server, status } = started;
+  const { source, pipeline, bus, server, status, fleet } = started;
 
   // systemd: READY once the first frame has really been inferred; watchdog pings only while results flow.
   bus.once('result', () => {
@@ -77,7 +79,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     // Order matters: no new frames, finish the inference in flight, then close sockets and flush.
     await source.stop();
     await pipeline.stop();
-    await server.close();
+    // The fleet says offline (retained) and syncs its queue while the server closes.
+    await Promise.all([server.close(), fleet?.stop()]);
     await model.close();
     logger.info('stopped');
     clearTimeout(force);
@@ -112,7 +115,11 @@ async function startStages(config: Config, model: WorkerModel, board: BoardInfo,
     const bus = new ResultBus();
     const running = (pipeline = new Pipeline({ source: frames, model, bus, logger: logger.child({ stage: 'pipeline' }), stallAfterMs: RESULT_STALE_MS }));
     running.start();
-    const status = () => serviceStatus({ source: frames, sourceReason: reason, model, pipeline: running, startedAt, resultStaleMs: RESULT_STALE_MS, dataDir: config.dataDir });
+    let fleet: FleetPublisher | null = null;
+    const status = () => {
+      const s = serviceStatus({ source: frames, sourceReason: reason, model, pipeline: running, startedAt, resultStaleMs: RESULT_STALE_MS, dataDir: config.dataDir });
+      return fleet ? { ...s, fleet: fleet.health() } : s;
+    };
 
     const server = await startServer({
       config,
@@ -125,7 +132,11 @@ async function startStages(config: Config, model: WorkerModel, board: BoardInfo,
       },
       latestFrameJpeg: () => bus.latest()?.jpeg ?? frames.latest()?.jpeg ?? null,
     });
-    return { source: frames, pipeline: running, bus, server, status };
+    // Last: it publishes the status the server makes. It takes each result synchronously and cheaply
+    // (a debounce step, one append to its queue); nothing here ever waits on the broker.
+    const publisher = (fleet = startFleet(config, logger, () => server.apiStatus()));
+    if (publisher) bus.on('result', (r) => publisher.onResult(r));
+    return { source: frames, pipeline: running, bus, server, status, fleet: publisher };
   } catch (err) {
     // The shutdown's order: no new frames, then the inference in flight.
     for (const stage of [source, pipeline]) {

@@ -22,6 +22,7 @@ import { CAMERA_SPEC_FORMS } from '../camera/camera-spec.ts';
 import { AUTO_ORDER } from '../inference/provider-names.ts';
 import { integer, oneOf, onOff, path, text, type KeyDeclaration, type ValueOf } from './config-key.ts';
 import { cameraValue, originList, providerList, signingKey } from './key-parsers.ts';
+import { kioskId, mqttUrl, topicPrefix } from './mqtt-parsers.ts';
 
 export const CONFIG_KEYS = {
   host: text({
@@ -73,6 +74,28 @@ export const CONFIG_KEYS = {
   logLevel: oneOf({
     env: 'VEGKIOSK_LOG_LEVEL', default: 'info', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
     description: 'pino log level.',
+  }),
+  mqttUrl: text({
+    env: 'VEGKIOSK_MQTT_URL', default: '', parse: mqttUrl,
+    description: 'Fleet broker, mqtt://host:1883 or mqtts://host:8883; empty: the fleet publisher is off.',
+  }),
+  mqttUsername: text({ env: 'VEGKIOSK_MQTT_USERNAME', default: '', description: 'User name at the broker; empty: none.' }),
+  mqttPassword: text({ env: 'VEGKIOSK_MQTT_PASSWORD', default: '', secret: true, description: 'Password at the broker; empty: none.' }),
+  mqttCa: path({
+    env: 'VEGKIOSK_MQTT_CA', default: '',
+    description: 'PEM CA file the mqtts:// broker certificate must chain to; empty: the system CAs.',
+  }),
+  kioskId: text({
+    env: 'VEGKIOSK_KIOSK_ID', default: '', parse: kioskId,
+    description: 'This kiosk\'s name in the fleet\'s topics ([A-Za-z0-9_-]+); empty: the host name.',
+  }),
+  mqttTopicPrefix: text({
+    env: 'VEGKIOSK_MQTT_TOPIC_PREFIX', default: 'vegkiosk', nonEmpty: true, parse: topicPrefix,
+    description: 'Topics are published under <prefix>/<kiosk id>/.',
+  }),
+  mqttResults: oneOf({
+    env: 'VEGKIOSK_MQTT_RESULTS', default: 'changes', values: ['changes', 'all', 'off'],
+    description: 'changes: events when the recognised item changes; all: also every result; off: availability and status only.',
   }),
 } satisfies Record<string, KeyDeclaration<unknown>>;
 

@@ -150,6 +150,10 @@ function checkCrossField(config: Config, problems: string[], needsModel: boolean
   for (const [key, file] of [['VEGKIOSK_TLS_CERT', config.tlsCert], ['VEGKIOSK_TLS_KEY', config.tlsKey]] as const) {
     if (file && !existsSync(file)) problems.push(`${key}: file not found: ${file}`);
   }
+  if (config.mqttCa && !existsSync(config.mqttCa)) problems.push(`VEGKIOSK_MQTT_CA: file not found: ${config.mqttCa}`);
+  if (config.mqttCa && !config.mqttUrl.startsWith('mqtts://')) {
+    problems.push('VEGKIOSK_MQTT_CA: a CA is used only with an mqtts:// VEGKIOSK_MQTT_URL');
+  }
   if (needsModel && !existsSync(config.model)) {
     problems.push(`VEGKIOSK_MODEL: model file not found: ${config.model}`);
   }

@@ -1,4 +1,5 @@
 import type { SourceHealth } from '../camera/frame-source.ts';
+import type { FleetHealth } from '../fleet/fleet-health.ts';
 import type { StorageHealth } from '../store/storage-health.ts';
 
 export interface LatencyPercentiles {
@@ -36,6 +37,8 @@ export interface ServiceStatus {
   uptimeS: number;
   /** The data disk: free space and the last failed write (absent where the caller does not track it). */
   storage?: StorageHealth;
+  /** The fleet (MQTT) publisher, when VEGKIOSK_MQTT_URL is set; its troubles do not make the kiosk degraded. */
+  fleet?: FleetHealth;
   /** Why the status is not ok, one line each, worded for a technician; empty when ok. */
   reasons?: string[];
 }

@@ -2,6 +2,7 @@ import { readdirSync } from 'node:fs';
 import type { ResultBus } from '../pipeline/result-bus.ts';
 import type { PipelineResult } from '../results/pipeline-result.ts';
 import type { ServiceStatus } from '../pipeline/service-status.ts';
+import type { FleetHealth } from '../fleet/fleet-health.ts';
 
 const BUCKETS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
 
@@ -31,6 +32,22 @@ function openFds(): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/** The fleet publisher's broker state, queue and losses (only when VEGKIOSK_MQTT_URL is set). */
+function fleetMetrics(fleet: FleetHealth, gauge: (name: string, help: string, value: number, type?: string) => string[]): string[] {
+  const dropped = fleet.queue.dropped;
+  return [
+    ...gauge('vegkiosk_fleet_connected', '1 while the fleet broker connection is up', fleet.state === 'connected' ? 1 : 0),
+    ...gauge('vegkiosk_fleet_queue_depth', 'Fleet messages waiting for the broker', fleet.queue.depth),
+    ...gauge('vegkiosk_fleet_queue_bytes', 'Bytes of fleet messages waiting for the broker', fleet.queue.bytes),
+    ...gauge('vegkiosk_fleet_delivered_total', 'Fleet messages the broker acknowledged', fleet.delivered, 'counter'),
+    ...gauge('vegkiosk_fleet_connects_total', 'Fleet broker sessions opened', fleet.connects, 'counter'),
+    '# HELP vegkiosk_fleet_dropped_total Fleet messages dropped because the queue was full',
+    '# TYPE vegkiosk_fleet_dropped_total counter',
+    ...(['results', 'status', 'events'] as const).map((kind) => `vegkiosk_fleet_dropped_total{kind="${kind}"} ${dropped[kind]}`),
+    ...gauge('vegkiosk_fleet_queue_write_ok', '0 while the fleet queue cannot be written to disk', fleet.queue.writeError ? 0 : 1),
+  ];
 }
 
 /** Prometheus text exposition, fed from the result bus and the service status; no client library needed. */
@@ -80,6 +97,7 @@ export class Metrics {
       ...gauge('nodejs_external_memory_bytes', 'Memory held outside the V8 heap (Buffers, native addons)', memory.external),
       ...gauge('process_open_fds', 'Open file descriptors', openFds()),
       ...(status.storage?.freeBytes != null ? gauge('vegkiosk_data_disk_free_bytes', 'Free space on the data disk', status.storage.freeBytes) : []),
+      ...(status.fleet ? fleetMetrics(status.fleet, gauge) : []),
     ].join('\n') + '\n';
   }
 

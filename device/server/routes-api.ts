@@ -2,14 +2,11 @@ import Router from '@koa/router';
 import type { Session } from '../auth/sessions.ts';
 import { HttpError } from './errors.ts';
 import { credentialsOf, requireRole } from './http-auth.ts';
-import { readTemperatures } from '../board/detect-board.ts';
-import { readCpu, readDisk } from './host-info.ts';
 import { isLoopbackHost } from '../config/loopback.ts';
-import { redactUrlsIn } from '../camera/camera-spec.ts';
-import { publicCameraHealth } from './redact.ts';
 import { checkLimit } from './schemas.ts';
 import type { ServerContext } from './server-context.ts';
 import { readUploadedImage } from './upload.ts';
+import { apiStatusBody } from './api-status.ts';
 
 /** Uploads are classified on the same model as the camera; more than this at once would starve it. */
 const MAX_CLASSIFY_IN_FLIGHT = 2;
@@ -20,23 +17,7 @@ export function apiRoutes(sc: ServerContext): Router {
   const { deps } = sc;
 
   router.get('/api/status', requireRole('viewer'), (ctx) => {
-    const s = deps.status();
-    ctx.body = {
-      status: s.status,
-      pipeline: s.pipeline,
-      camera: publicCameraHealth(s.camera),
-      model: s.model,
-      ep: s.ep,
-      fps: s.pipeline.fps,
-      latencyMs: s.pipeline.latencyMs,
-      temperatures: readTemperatures(),
-      cpu: readCpu(),
-      disk: readDisk(deps.config.dataDir),
-      storage: s.storage ?? null,
-      reasons: (s.reasons ?? []).map(redactUrlsIn),
-      wsClients: sc.live.count(),
-      uptimeS: Math.round(s.uptimeS),
-    };
+    ctx.body = apiStatusBody(deps.status(), deps.config.dataDir, sc.live.count());
   });
 
   router.get('/api/results', requireRole('viewer'), (ctx) => {

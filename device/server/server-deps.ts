@@ -22,6 +22,8 @@ export interface RunningServer {
   /** e.g. https://127.0.0.1:8443 */
   url: string;
   port: number;
+  /** The /api/status JSON as the route gives it now (the fleet publisher publishes it as `status`). */
+  apiStatus(): Record<string, unknown>;
   /** Stops accepting, closes WebSockets with 1001, flushes storage. */
   close(): Promise<void>;
 }

@@ -15,6 +15,7 @@ import { ServerConfigError } from '../config/config-error.ts';
 import { authenticate, originPolicy, refuseQueryTokens } from './http-auth.ts';
 import { Metrics } from './metrics.ts';
 import { isLoopbackHost } from '../config/loopback.ts';
+import { apiStatusBody } from './api-status.ts';
 import { apiRoutes } from './routes-api.ts';
 import { authRoutes } from './routes-auth.ts';
 import { healthRoutes } from './routes-health.ts';
@@ -137,6 +138,7 @@ export async function startServer(deps: ServerDeps, options: StartOptions = {}):
   return {
     url,
     port,
+    apiStatus: () => apiStatusBody(deps.status(), config.dataDir, hub.count()),
     close() {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));

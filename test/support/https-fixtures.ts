@@ -42,6 +42,13 @@ export function testConfig(dataDir: string, overrides: Partial<Config> = {}): Co
     jwtSecret: '',
     allowedOrigins: [],
     logLevel: 'silent',
+    mqttUrl: '',
+    mqttUsername: '',
+    mqttPassword: '',
+    mqttCa: '',
+    kioskId: '',
+    mqttTopicPrefix: 'vegkiosk',
+    mqttResults: 'changes',
     ...overrides,
   };
 }
