@@ -14,6 +14,8 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['inference'],
   ['config', 'results'],
   ['store'],
+  // Classes taught on the device: the learned-class store (over store/) and the imprinted head (over inference/).
+  ['learning'],
   // The fleet publisher needs only what lies below (configuration, results, the data directory); the
   // pipeline's status and the server's /api/status JSON reach it as plain functions from serve.
   ['fleet', 'auth'],

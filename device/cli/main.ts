@@ -12,6 +12,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   classify: async () => (await import('./classify.ts')).classifyCommand,
   doctor: async () => (await import('./doctor.ts')).doctorCommand,
   bench: async () => (await import('./bench.ts')).benchCommand,
+  learn: async () => (await import('./learn.ts')).learnCommand,
   'check-config': async () => (await import('./check-config.ts')).checkConfigCommand,
 };
 

@@ -12,7 +12,8 @@ import { startServer } from '../server/start-server.ts';
 import { extendStartWhile, notifyReady, notifyStopping, Watchdog, watchdogIntervalMs } from '../systemd/notify.ts';
 import { DEFAULT_BUILD_TIMEOUT_MS } from '../inference/tensorrt-engine-cache.ts';
 import type { WorkerModel } from '../inference/worker-model.ts';
-import { openModel } from './load-model.ts';
+import { openRecognition } from './load-model.ts';
+import type { LearnedClasses } from '../learning/learned-classes.ts';
 import { parseArgs } from './usage.ts';
 import { startFleet } from './serve-fleet.ts';
 import type { FleetPublisher } from '../fleet/fleet-publisher.ts';
@@ -36,7 +37,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   logger.info({ board: board.model, kind: board.kind }, 'board detected');
 
   // Opening the model can build a TensorRT engine first (minutes on a Jetson, once per model).
-  const model = await extendStartWhile(openModel(config, logger), { maxMs: MODEL_OPEN_LIMIT_MS, logger });
+  const { model, learned } = await extendStartWhile(openRecognition(config, logger, { persistLearned: true }), { maxMs: MODEL_OPEN_LIMIT_MS, logger });
   logger.info(
     { model: model.manifest.name, version: model.manifest.version, ep: model.executionProvider, attempts: model.providerAttempts },
     `execution provider: ${model.executionProvider}`,
@@ -47,7 +48,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   // process alive, serving nothing, until systemd's start timeout.
   let started: Started;
   try {
-    started = await startStages(config, model, board, logger, startedAt);
+    started = await startStages(config, model, learned, board, logger, startedAt);
   } catch (err) {
     await model.close().catch((closeErr) => logger.warn({ err: (closeErr as Error).message }, 'closing the model after a failed start failed'));
     throw err;
@@ -95,7 +96,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
 type Started = Awaited<ReturnType<typeof startStages>>;
 
 /** Camera, pipeline and server, in that order; when one fails, stops those already started. */
-async function startStages(config: Config, model: WorkerModel, board: BoardInfo, logger: Logger, startedAt: number) {
+async function startStages(config: Config, model: WorkerModel, learned: LearnedClasses, board: BoardInfo, logger: Logger, startedAt: number) {
   let source: FrameSource | undefined;
   let pipeline: Pipeline | undefined;
   try {
@@ -131,6 +132,7 @@ async function startStages(config: Config, model: WorkerModel, board: BoardInfo,
         return model.run(input).finally(() => input.release());
       },
       latestFrameJpeg: () => bus.latest()?.jpeg ?? frames.latest()?.jpeg ?? null,
+      learning: learned,
     });
     // Last: it publishes the status the server makes. It takes each result synchronously and cheaply
     // (a debounce step, one append to its queue); nothing here ever waits on the broker.

@@ -15,6 +15,9 @@ commands:
   users list | users remove <user>        user administration
   classify <image-or-dir>... [--model F] [--ep LIST] [--json]
                                           run the model on image files
+  learn <label> <image-or-dir>... | learn --list | learn --forget <label>  [--json]
+                                          teach the kiosk a class from example photos (a running
+                                          service uses it at once), list learned classes, forget one
   bench [--model F] [--frames N] [--ep LIST] [--prepare-ahead N] [--json]
                                           measure each stage alone and the full pipeline
   doctor [--root DIR]                     board, cameras, execution providers and the choices made

@@ -21,7 +21,7 @@ try {
     // This side never preprocesses; one buffer is the smallest pool the preprocessor allows.
     poolSize: 1,
   });
-  reply({ type: 'ready', manifest: model.manifest, executionProvider: model.executionProvider, attempts: [...model.providerAttempts] });
+  reply({ type: 'ready', manifest: model.manifest, executionProvider: model.executionProvider, attempts: [...model.providerAttempts], head: model.head });
 } catch (err) {
   const e = err as Error & { file?: string; field?: string };
   reply({ type: 'failed', error: { name: e.name, message: e.message, file: e.file, field: e.field } });

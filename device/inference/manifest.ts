@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { ModelManifest } from './model.ts';
+import type { CosineHeadSpec, ModelManifest } from './model.ts';
 
 /**
  * A model or manifest file that cannot be used: missing, unreadable, malformed, or not matching its
@@ -94,6 +94,23 @@ export function parseManifest(value: unknown, file: string): ModelManifest {
   const sha256 = text(root.sha256, 'sha256');
   if (!/^[0-9a-fA-F]{64}$/.test(sha256)) fail('sha256', 'the 64 hex digits of the .onnx file\'s SHA-256', sha256);
 
+  const positive = (v: unknown, field: string): number => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) fail(field, 'a number greater than 0', v);
+    return v as number;
+  };
+  let head: CosineHeadSpec | undefined;
+  if (root.head !== undefined) {
+    if (kind !== 'classifier') fail('head', 'absent for a detector (a cosine head belongs to a classifier)', root.head);
+    const h = object(root.head, 'head');
+    head = {
+      kind: oneOf(h.kind, 'head.kind', ['cosine'] as const),
+      scale: positive(h.scale, 'head.scale'),
+      embedding: text(h.embedding, 'head.embedding'),
+      classWeights: text(h.classWeights, 'head.classWeights'),
+      temperature: h.temperature === undefined ? 1 : positive(h.temperature, 'head.temperature'),
+    };
+  }
+
   return {
     name: text(root.name, 'name'),
     version: text(root.version, 'version'),
@@ -110,6 +127,7 @@ export function parseManifest(value: unknown, file: string): ModelManifest {
     },
     output: { format: oneOf(output.format, 'output.format', FORMATS_BY_KIND[kind]) },
     thresholds: { score: fraction(thresholds.score, 'thresholds.score'), iou: fraction(thresholds.iou, 'thresholds.iou') },
+    ...(head ? { head } : {}),
     sha256: sha256.toLowerCase(),
   };
 }

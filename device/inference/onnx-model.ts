@@ -2,7 +2,7 @@ import * as ort from 'onnxruntime-node';
 import type { Logger } from '../logger.ts';
 import { createSession, type ProviderAttempt, type ProviderEnvironment } from './execution-providers.ts';
 import { loadModelFiles, ModelFileError } from './manifest.ts';
-import type { ImageInput, Model, ModelManifest, PreparedInput, Prediction } from './model.ts';
+import type { CosineHead, ImageInput, Model, ModelManifest, PreparedInput, Prediction } from './model.ts';
 import { classify, decodeYolov8 } from './postprocess.ts';
 import { Preprocessor, type PreprocessorStats } from './preprocess.ts';
 
@@ -23,7 +23,7 @@ export interface LoadModelOptions {
   providerEnvironment?: ProviderEnvironment;
 }
 
-/** A model's embedding output is for other uses; the first output not named this is the result. */
+/** A classifier's embedding output (unless its manifest's head names another); never the result. */
 const EMBEDDING_OUTPUT = 'embedding';
 
 export class OnnxModel implements Model {
@@ -39,6 +39,10 @@ export class OnnxModel implements Model {
     readonly inputName: string,
     readonly outputName: string,
     private readonly preprocessor: Preprocessor,
+    /** The classifier's embedding output, fetched with the result when the model has one. */
+    readonly embeddingName: string | null = null,
+    /** The cosine head (class weights read once at load), or null. */
+    readonly head: CosineHead | null = null,
   ) {
     const { width, height, layout } = manifest.input;
     this.inputDims = layout === 'NCHW' ? [1, 3, height, width] : [1, height, width, 3];
@@ -57,12 +61,15 @@ export class OnnxModel implements Model {
       throw new RangeError(`prepared input has ${input.data.length} values, ${this.manifest.name} needs ${this.preprocessor.tensorLength}; prepare() it with this model`);
     }
     const feeds = { [this.inputName]: new ort.Tensor('float32', input.data, this.inputDims) };
-    const results = await this.session.run(feeds, [this.outputName]);
+    const fetches = this.embeddingName ? [this.outputName, this.embeddingName] : [this.outputName];
+    const results = await this.session.run(feeds, fetches);
     const out = results[this.outputName]!;
     const data = out.data as Float32Array;
-    return this.manifest.kind === 'classifier'
-      ? classify(data, this.manifest)
-      : decodeYolov8(data, out.dims, this.manifest, input);
+    if (this.manifest.kind !== 'classifier') return decodeYolov8(data, out.dims, this.manifest, input);
+    const prediction = classify(data, this.manifest);
+    // A copy: onnxruntime may reuse the output buffer, and the prediction travels on alone.
+    if (this.embeddingName) prediction.embedding = Float32Array.from(results[this.embeddingName]!.data as Float32Array);
+    return prediction;
   }
 
   async close(): Promise<void> {
@@ -94,7 +101,8 @@ function checkInputShape(session: ort.InferenceSession, manifest: ModelManifest,
 
 /** The result output, checked against the manifest's labels where the model declares fixed sizes. */
 function pickOutput(session: ort.InferenceSession, manifest: ModelManifest, modelPath: string, manifestPath: string): string {
-  const index = session.outputNames.findIndex((n) => n !== EMBEDDING_OUTPUT);
+  const notResults = new Set([EMBEDDING_OUTPUT, manifest.head?.embedding, manifest.head?.classWeights]);
+  const index = session.outputNames.findIndex((n) => !notResults.has(n));
   if (index < 0) throw new ModelFileError(`${modelPath}: the model has no output other than "${EMBEDDING_OUTPUT}"`, modelPath);
   const name = session.outputNames[index]!;
   const meta = session.outputMetadata[index];
@@ -112,6 +120,56 @@ function pickOutput(session: ort.InferenceSession, manifest: ModelManifest, mode
     }
   }
   return name;
+}
+
+/** The embedding output's name: the head's, which must exist, else `embedding` when the model has it. */
+function embeddingOutput(session: ort.InferenceSession, manifest: ModelManifest, modelPath: string, manifestPath: string): string | null {
+  const head = manifest.head;
+  if (!head) return session.outputNames.includes(EMBEDDING_OUTPUT) ? EMBEDDING_OUTPUT : null;
+  for (const [field, name] of [['head.embedding', head.embedding], ['head.classWeights', head.classWeights]] as const) {
+    if (!session.outputNames.includes(name)) {
+      throw new ModelFileError(
+        `${manifestPath}: "${field}" names output "${name}" but ${modelPath} has only ${session.outputNames.map((n) => `"${n}"`).join(', ')}; ` +
+          'fix "head" in the manifest or re-export the model', manifestPath, field);
+    }
+  }
+  return head.embedding;
+}
+
+/**
+ * Reads the head's constant class weights once (one run on a blank input), and checks on that run
+ * that the model's logits follow the manifest's rule, so a learned class scored by it competes fairly.
+ */
+async function readCosineHead(
+  session: ort.InferenceSession, manifest: ModelManifest,
+  names: { inputName: string; outputName: string; embeddingName: string }, modelPath: string, manifestPath: string,
+): Promise<CosineHead> {
+  const spec = manifest.head!;
+  const { width, height, layout } = manifest.input;
+  const dims = layout === 'NCHW' ? [1, 3, height, width] : [1, height, width, 3];
+  const blank = new ort.Tensor('float32', new Float32Array(3 * width * height), dims);
+  const out = await session.run({ [names.inputName]: blank }, [names.outputName, names.embeddingName, spec.classWeights]);
+  const weights = Float32Array.from(out[spec.classWeights]!.data as Float32Array);
+  const embedding = out[names.embeddingName]!.data as Float32Array;
+  const logits = out[names.outputName]!.data as Float32Array;
+  const K = manifest.labels.length;
+  const D = embedding.length;
+  if (D === 0 || weights.length !== K * D) {
+    throw new ModelFileError(
+      `${modelPath}: output "${spec.classWeights}" has ${weights.length} values; ${K} labels and an embedding of ${D} need [${K},${D}]; ` +
+        're-export the model', modelPath, 'head.classWeights');
+  }
+  for (let k = 0; k < K; k++) {
+    let dot = 0;
+    for (let d = 0; d < D; d++) dot += embedding[d]! * weights[k * D + d]!;
+    if (Math.abs(spec.scale * dot - logits[k]!) > 1e-3 * Math.max(1, Math.abs(logits[k]!))) {
+      throw new ModelFileError(
+        `${manifestPath}: "head.scale" ${spec.scale} does not reproduce the model's logits (label ${manifest.labels[k]}: ` +
+          `${(spec.scale * dot).toFixed(4)} by the rule, ${logits[k]!.toFixed(4)} from the model); fix "head" in the manifest or re-export the model`,
+        manifestPath, 'head.scale');
+    }
+  }
+  return { scale: spec.scale, dim: D, weights };
 }
 
 /**
@@ -139,8 +197,12 @@ export async function loadModel(modelPath: string, opts: LoadModelOptions): Prom
   try {
     const inputName = checkInputShape(session, manifest, modelPath, manifestPath);
     const outputName = pickOutput(session, manifest, modelPath, manifestPath);
+    const embeddingName = manifest.kind === 'classifier' ? embeddingOutput(session, manifest, modelPath, manifestPath) : null;
+    const head = embeddingName && manifest.head
+      ? await readCosineHead(session, manifest, { inputName, outputName, embeddingName }, modelPath, manifestPath)
+      : null;
     const preprocessor = new Preprocessor(manifest.input, { poolSize: opts.poolSize, logger: opts.logger });
-    return new OnnxModel(manifest, modelPath, session, executionProvider, attempts, inputName, outputName, preprocessor);
+    return new OnnxModel(manifest, modelPath, session, executionProvider, attempts, inputName, outputName, preprocessor, embeddingName, head);
   } catch (err) {
     await session.release();
     throw err;

@@ -6,7 +6,7 @@ import { errorMessage } from '../supervision/error-message.ts';
 import type { ProviderAttempt } from './execution-providers.ts';
 import { ModelFileError } from './manifest.ts';
 import { disableOnnxRuntimeTelemetry } from './onnxruntime-telemetry.ts';
-import type { ImageInput, Model, ModelManifest, PreparedInput, Prediction } from './model.ts';
+import type { CosineHead, ImageInput, Model, ModelManifest, PredictionExtension, PreparedInput, Prediction } from './model.ts';
 import { Preprocessor } from './preprocess.ts';
 import type { InferenceWorkerInit, SerializedError, WorkerReply } from './worker-protocol.ts';
 
@@ -49,6 +49,7 @@ interface Started {
   manifest: ModelManifest;
   executionProvider: string;
   attempts: ProviderAttempt[];
+  head: CosineHead | null;
 }
 
 function rebuildError(e: SerializedError): Error {
@@ -66,7 +67,7 @@ function startWorker(init: InferenceWorkerInit): Promise<Started> {
     const onMessage = (m: WorkerReply) => {
       if (m.type === 'ready') {
         cleanup();
-        resolve({ worker, manifest: m.manifest, executionProvider: m.executionProvider, attempts: m.attempts });
+        resolve({ worker, manifest: m.manifest, executionProvider: m.executionProvider, attempts: m.attempts, head: m.head });
       } else if (m.type === 'failed') {
         cleanup();
         reject(rebuildError(m.error));
@@ -113,6 +114,8 @@ export class WorkerModel extends EventEmitter<WorkerModelEvents> implements Mode
   /** Workers given up on while stuck in a run; each is ended once its run returns. */
   private readonly abandoned = new Set<Worker>();
   restarts = 0;
+  /** Applied to every prediction before it is returned (the classes learned on the device), or null. */
+  extension: PredictionExtension | null = null;
 
   private constructor(
     private current: Started,
@@ -144,6 +147,10 @@ export class WorkerModel extends EventEmitter<WorkerModelEvents> implements Mode
 
   get executionProvider(): string {
     return this.current.executionProvider;
+  }
+
+  get head(): CosineHead | null {
+    return this.current.head;
   }
 
   /** Every provider considered, with why it was used, failed or skipped. */
@@ -207,7 +214,7 @@ export class WorkerModel extends EventEmitter<WorkerModelEvents> implements Mode
       if (!p) return;
       this.pending.delete(m.id);
       clearTimeout(p.timer);
-      if (m.type === 'result') p.resolve(m.prediction);
+      if (m.type === 'result') p.resolve(this.extended(m.prediction));
       else p.reject(new Error(m.message));
     });
     worker.on('error', (err) => {
@@ -218,6 +225,17 @@ export class WorkerModel extends EventEmitter<WorkerModelEvents> implements Mode
       if (this.closed || worker !== this.current.worker) return;
       void this.restart(`the inference worker exited with code ${code}`, false);
     });
+  }
+
+  private extended(prediction: Prediction): Prediction {
+    if (!this.extension) return prediction;
+    try {
+      return this.extension.extend(prediction);
+    } catch (err) {
+      // The model's own answer is still a good one; a broken extension must not cost the result.
+      this.options.logger?.error({ err: errorMessage(err) }, 'extending a prediction failed; reporting the model\'s own');
+      return prediction;
+    }
   }
 
   private failPending(err: Error): void {

@@ -1,5 +1,5 @@
 import type { ProviderAttempt } from './execution-providers.ts';
-import type { ModelManifest, PreparedInput, Prediction } from './model.ts';
+import type { CosineHead, ModelManifest, PreparedInput, Prediction } from './model.ts';
 
 /** Messages between WorkerModel (main thread) and inference-worker.ts. */
 export interface InferenceWorkerInit {
@@ -23,7 +23,7 @@ export interface SerializedError {
 }
 
 export type WorkerReply =
-  | { type: 'ready'; manifest: ModelManifest; executionProvider: string; attempts: ProviderAttempt[] }
+  | { type: 'ready'; manifest: ModelManifest; executionProvider: string; attempts: ProviderAttempt[]; head: CosineHead | null }
   | { type: 'failed'; error: SerializedError }
   | { type: 'result'; id: number; prediction: Prediction }
   | { type: 'error'; id: number; message: string };

@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Session } from '../auth/sessions.ts';
 import { HttpError } from './errors.ts';
+import { withoutEmbedding } from '../inference/model.ts';
 import { credentialsOf, requireRole } from './http-auth.ts';
 import { isLoopbackHost } from '../config/loopback.ts';
 import { checkLimit } from './schemas.ts';
@@ -48,7 +49,7 @@ export function apiRoutes(sc: ServerContext): Router {
         deps.logger.error({ err }, 'classify failed');
         throw new HttpError(503, 'model_unavailable', 'the model could not classify this image');
       }
-      ctx.body = { ...prediction, ms: Math.round((performance.now() - started) * 10) / 10 };
+      ctx.body = { ...withoutEmbedding(prediction), ms: Math.round((performance.now() - started) * 10) / 10 };
     } finally {
       inFlight -= 1;
     }

@@ -1,6 +1,7 @@
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../logger.ts';
 import type { Prediction } from '../inference/model.ts';
+import type { LearnedClasses } from '../learning/learned-classes.ts';
 import type { ResultBus } from '../pipeline/result-bus.ts';
 import type { ServiceStatus } from '../pipeline/service-status.ts';
 
@@ -16,7 +17,12 @@ export interface ServerDeps {
   classify(image: Buffer): Promise<Prediction>;
   /** The newest camera frame as JPEG, or null before the first frame. */
   latestFrameJpeg(): Buffer | null;
+  /** The classes taught on this kiosk (/api/classes); absent where learning is not wired (some tests). */
+  learning?: ClassTeacher;
 }
+
+/** What /api/classes needs of the learned classes. */
+export type ClassTeacher = Pick<LearnedClasses, 'supported' | 'list' | 'examples' | 'exampleCrop' | 'learn' | 'forget'>;
 
 export interface RunningServer {
   /** e.g. https://127.0.0.1:8443 */

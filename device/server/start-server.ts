@@ -18,6 +18,7 @@ import { isLoopbackHost } from '../config/loopback.ts';
 import { apiStatusBody } from './api-status.ts';
 import { apiRoutes } from './routes-api.ts';
 import { authRoutes } from './routes-auth.ts';
+import { classRoutes } from './routes-classes.ts';
 import { healthRoutes } from './routes-health.ts';
 import { staticRoutes } from './routes-static.ts';
 import { userRoutes } from './routes-users.ts';
@@ -84,7 +85,7 @@ export async function startServer(deps: ServerDeps, options: StartOptions = {}):
   app.use(refuseQueryTokens());
   app.use(originPolicy(tls !== null, config.allowedOrigins));
   app.use(authenticate(sessions));
-  for (const router of [healthRoutes(deps), authRoutes(sc), apiRoutes(sc), userRoutes(sc), staticRoutes(options.staticRoot)]) {
+  for (const router of [healthRoutes(deps), authRoutes(sc), apiRoutes(sc), classRoutes(sc), userRoutes(sc), staticRoutes(options.staticRoot)]) {
     app.use(router.routes());
   }
 

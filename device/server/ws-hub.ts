@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Session, Sessions } from '../auth/sessions.ts';
 import type { PipelineResult } from '../results/pipeline-result.ts';
+import { resultMessage } from '../results/result-message.ts';
 import { credentialsOf, hasCredentialInQuery } from './http-auth.ts';
 import type { Metrics } from './metrics.ts';
 import { isAllowedOrigin } from './origin.ts';
@@ -144,10 +145,8 @@ export class WsHub implements LiveSessions {
 
   private broadcastResult(r: PipelineResult): void {
     if (this.clients.size === 0) return;
-    const text = JSON.stringify({
-      type: 'result', seq: r.seq, capturedAt: r.capturedAt, kind: r.kind, label: r.label, score: r.score,
-      top: r.top, detections: r.detections, latencyMs: r.latencyMs,
-    });
+    // The same message the fleet publishes: named fields only, so the embedding never leaves.
+    const text = JSON.stringify(resultMessage(r));
     for (const c of this.clients) {
       this.send(c, text);
       if (r.jpeg && c.frames) this.send(c, r.jpeg);

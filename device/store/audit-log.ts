@@ -3,7 +3,8 @@ import { expectArray, expectRecord, VersionedStore, type StoreSpec } from './ver
 
 export type AuditEvent =
   | 'login' | 'login_failed' | 'lockout' | 'logout'
-  | 'user_added' | 'user_removed' | 'settings_changed';
+  | 'user_added' | 'user_removed' | 'settings_changed'
+  | 'class_learned' | 'class_forgotten';
 
 export interface AuditEntry {
   at: string;
@@ -14,6 +15,9 @@ export interface AuditEntry {
   user?: string;
   ip?: string;
   detail?: string;
+  /** class_learned / class_forgotten: the class, and how many examples were added or forgotten. */
+  label?: string;
+  count?: number;
 }
 
 export interface AuditData {
@@ -37,7 +41,7 @@ export const AUDIT_SPEC: StoreSpec<AuditData> = {
   },
 };
 
-/** Append-only audit trail (logins, failures, lockouts, user and settings changes), newest last on disk. */
+/** Append-only audit trail (logins, failures, lockouts, user, settings and learned-class changes), newest last on disk. */
 export class AuditLog {
   readonly store: VersionedStore<AuditData>;
 

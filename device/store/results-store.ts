@@ -2,8 +2,8 @@ import type { Logger } from '../logger.ts';
 import type { PipelineResult } from '../results/pipeline-result.ts';
 import { expectArray, expectRecord, VersionedStore, type StoreSpec } from './versioned-store.ts';
 
-/** A pipeline result as kept on disk and served by /api/results: no JPEG bytes. */
-export type StoredResult = Omit<PipelineResult, 'jpeg'>;
+/** A pipeline result as kept on disk and served by /api/results: no JPEG bytes, no embedding. */
+export type StoredResult = Omit<PipelineResult, 'jpeg' | 'embedding'>;
 
 export interface ResultsData {
   results: StoredResult[];
@@ -37,7 +37,7 @@ export class ResultsStore {
   }
 
   add(result: PipelineResult): void {
-    const { jpeg: _jpeg, ...stored } = result;
+    const { jpeg: _jpeg, embedding: _embedding, ...stored } = result;
     const list = this.store.data.results;
     list.push(stored);
     if (list.length > this.max) list.splice(0, list.length - this.max);
