@@ -68,6 +68,12 @@ function hasSoftwareVulkan(): boolean {
   return loader && icds.some((f) => f.startsWith('lvp_icd'));
 }
 
+/** The broker binary: on PATH, else Debian's /usr/sbin/mosquitto (not on a plain user's PATH). */
+export function mosquittoPath(): string | null {
+  if (onPath('mosquitto')) return 'mosquitto';
+  return isExecutable('/usr/sbin/mosquitto') ? '/usr/sbin/mosquitto' : null;
+}
+
 const pathProgram = (name: string, debianPackage = name): TestProgram => ({
   name, debianPackages: [debianPackage], present: () => onPath(name),
 });
@@ -83,6 +89,9 @@ const PROGRAMS = {
   ffmpeg: pathProgram('ffmpeg'),
   fswebcam: pathProgram('fswebcam'),
   openssl: pathProgram('openssl'),
+  // The fleet publisher's tests start their own broker; /usr/sbin is not on every user's PATH.
+  mosquitto: { name: 'mosquitto', debianPackages: ['mosquitto'], present: () => mosquittoPath() !== null && onPath('mosquitto_passwd') },
+  'mosquitto-clients': pathProgram('mosquitto_sub', 'mosquitto-clients'),
   'systemd-analyze': pathProgram('systemd-analyze', 'systemd'),
   'systemd-notify': pathProgram('systemd-notify', 'systemd'),
   chromium: { name: SYSTEM_CHROMIUM, debianPackages: ['chromium'], present: () => isExecutable(SYSTEM_CHROMIUM) },
