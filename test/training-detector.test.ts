@@ -15,7 +15,8 @@ const run = runnable
   ? spawnSync(SYSTEM_PYTHON, ['-m', 'unittest', 'discover', '-v', '-s', 'detector', '-t', '.', '-p', 'test_*.py'], {
     cwd: TRAINING_DIR,
     encoding: 'utf8',
-    env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+    // Warnings on stderr would split unittest's "name ... ok" lines that are parsed below.
+    env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', PYTHONWARNINGS: 'ignore' },
     timeout: 300_000,
   })
   : null;

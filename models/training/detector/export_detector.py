@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import sys
+import warnings
 
 import torch
 from torch import nn
@@ -72,8 +73,11 @@ def export(net: YoloxNano, side: int, out_path: str, labels, name: str, version:
         raise ValueError(f"{len(labels)} labels for a head with {net.head.num_classes} classes")
     model = DecodedDetector(net.eval(), side).eval()
     dummy = torch.full((1, 3, side, side), 114.0)
-    torch.onnx.export(model, dummy, out_path, opset_version=OPSET, input_names=["images"], output_names=["output"],
-                      do_constant_folding=True)
+    with warnings.catch_warnings():
+        # The exporter's shape-inference notices about the fixed-size graph are expected, not actionable.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, dummy, out_path, opset_version=OPSET, input_names=["images"], output_names=["output"],
+                          do_constant_folding=True)
     manifest = {
         "name": name,
         "version": version,
