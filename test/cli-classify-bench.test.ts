@@ -1,10 +1,10 @@
 import { expect } from 'chai';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { loadModel } from '../device/inference/onnx-model.ts';
-import { writeBenchClassifier, writeTestClassifier } from '../scripts/onnx/make-test-models.ts';
+import { writeBenchClassifier, writeTestClassifier, writeTestDetector } from '../scripts/onnx/make-test-models.ts';
 import { runCli } from './support/cli.ts';
 
 describe('vegkiosk classify, bench and doctor (real CLI processes)', function () {
@@ -50,6 +50,46 @@ describe('vegkiosk classify, bench and doctor (real CLI processes)', function ()
       await model.close();
     }
     expect(new Set(lines.map((l) => l.top[0].label)).size).to.equal(3);
+  });
+
+  it('classify --model <a detector> runs that detector alone: its own labels, boxes in detections', async () => {
+    const detector = (await writeTestDetector(join(dir, 'detector'))).onnxPath;
+    const r = runCli(['classify', join(photos, 'red.jpg'), '--model', detector, '--json']);
+    expect(r.status, r.stderr).to.equal(0);
+    const line = JSON.parse(r.stdout);
+    // The test detector's fixed anchors over its 0.5 threshold: Carrots 0.9 (its 0.8 twin suppressed),
+    // Tomato 0.7 at the same place (NMS is per class), Carrots 0.6 off the right edge.
+    expect(line.detections.map((d: { label: string; score: number }) => [d.label, Math.round(d.score * 100) / 100]))
+      .to.deep.equal([['Carrots', 0.9], ['Tomato', 0.7], ['Carrots', 0.6]]);
+    expect(line.label).to.equal('Carrots');
+    for (const d of line.detections) {
+      expect(d.box).to.have.length(4);
+      for (const v of d.box) expect(v).to.be.within(0, 1);
+    }
+  });
+
+  it('classify --min-score replaces the manifest\'s score threshold for this run only', async () => {
+    const detector = (await writeTestDetector(join(dir, 'detector-min-score'))).onnxPath;
+    const manifestBefore = readFileSync(detector.replace(/\.onnx$/, '.json'), 'utf8');
+    const labelsAt = (score: string) => {
+      const r = runCli(['classify', join(photos, 'red.jpg'), '--model', detector, '--json', '--min-score', score]);
+      expect(r.status, r.stderr).to.equal(0);
+      return JSON.parse(r.stdout).detections.map((d: { label: string; score: number }) => `${d.label} ${d.score.toFixed(1)}`);
+    };
+    // 0.25 lets through the anchor the manifest's 0.5 hides (Tomato 0.3); 0.95 hides everything.
+    expect(labelsAt('0.25')).to.deep.equal(['Carrots 0.9', 'Tomato 0.7', 'Carrots 0.6', 'Tomato 0.3']);
+    expect(labelsAt('0.95')).to.deep.equal([]);
+    const r = runCli(['classify', join(photos, 'red.jpg'), '--model', detector, '--json', '--min-score', '0.95']);
+    expect(JSON.parse(r.stdout).label).to.equal(null);
+    expect(readFileSync(detector.replace(/\.onnx$/, '.json'), 'utf8'), 'the manifest file is not rewritten').to.equal(manifestBefore);
+  });
+
+  it('classify --min-score outside 0..1 is a usage error (exit 2)', () => {
+    for (const bad of ['1.5', '-0.1', 'high', '']) {
+      const r = runCli(['classify', join(photos, 'red.jpg'), '--model', classifier, `--min-score=${bad}`]);
+      expect(r.status, bad).to.equal(2);
+      expect(r.stderr).to.match(/--min-score must be a number from 0 to 1/);
+    }
   });
 
   it('classify without photos is a usage error (exit 2)', () => {

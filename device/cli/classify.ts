@@ -26,14 +26,25 @@ async function collectImages(paths: string[]): Promise<string[]> {
   return files;
 }
 
+/** `--min-score S`: a number from 0 to 1 that replaces the manifest's score threshold. */
+function minScoreFlag(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const score = Number(value);
+  if (value.trim() === '' || !Number.isFinite(score) || score < 0 || score > 1) {
+    throw new UsageError(`--min-score must be a number from 0 to 1 (got ${JSON.stringify(value)})`);
+  }
+  return score;
+}
+
 export async function classifyCommand(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { model: 'value', ep: 'value', json: 'boolean' });
+  const args = parseArgs(argv, { model: 'value', ep: 'value', json: 'boolean', 'min-score': 'value' });
+  const scoreThreshold = minScoreFlag(stringFlag(args, 'min-score'));
   if (!args.positional.length) throw new UsageError('classify needs at least one image file or directory');
   const json = args.flags.has('json');
   const files = await collectImages(args.positional);
   if (!files.length) throw new UsageError(`no .jpg, .png or .webp files in ${args.positional.join(', ')}`);
   const config = loadConfig({ overrides: { ...modelOverrides(stringFlag(args, 'model'), stringFlag(args, 'ep')), VEGKIOSK_LOG_LEVEL: 'warn' } });
-  const model = await openModel(config);
+  const model = await openModel(config, undefined, { scoreThreshold });
   let failures = 0;
   try {
     if (!json) process.stdout.write(`model ${model.manifest.name} ${model.manifest.version} on ${model.executionProvider}\n`);

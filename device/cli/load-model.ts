@@ -13,13 +13,19 @@ import type { Logger } from '../logger.ts';
  * onnxruntime in a worker with one core left for decoding, libvips on one thread without a cache,
  * and the classes learned on this kiosk applied to every prediction.
  */
-export async function openModel(config: Config, logger?: Logger): Promise<WorkerModel> {
+export async function openModel(config: Config, logger?: Logger, overrides: ModelOverrides = {}): Promise<WorkerModel> {
   // Nothing learned yet: nothing to apply, and no reason to create the data directory.
-  if (!existsSync(join(config.dataDir, LEARNED_SPEC.file))) return loadWorkerModel(config, logger);
-  return (await openRecognition(config, logger, { persistLearned: false })).model;
+  if (!existsSync(join(config.dataDir, LEARNED_SPEC.file))) return loadWorkerModel(config, logger, overrides);
+  return (await openRecognition(config, logger, { persistLearned: false, ...overrides })).model;
 }
 
-function loadWorkerModel(config: Config, logger?: Logger): Promise<WorkerModel> {
+/** What a command may change about the model for its own run, never in the files. */
+export interface ModelOverrides {
+  /** Replaces the manifest's score threshold (classify --min-score). */
+  scoreThreshold?: number;
+}
+
+function loadWorkerModel(config: Config, logger?: Logger, overrides: ModelOverrides = {}): Promise<WorkerModel> {
   configureSharp({ concurrency: 1, cache: false });
   return WorkerModel.load(config.model, {
     executionProviders: config.executionProviders,
@@ -27,6 +33,7 @@ function loadWorkerModel(config: Config, logger?: Logger): Promise<WorkerModel> 
     dataDir: config.dataDir,
     logLevel: config.logLevel,
     logger,
+    ...overrides,
   });
 }
 
@@ -39,8 +46,8 @@ export interface Recognition {
  * The model with the learned classes attached. `persistLearned`: after a model upgrade the examples
  * are re-embedded and written back (serve, learn), or kept in memory only (classify, bench).
  */
-export async function openRecognition(config: Config, logger: Logger | undefined, opts: { persistLearned: boolean }): Promise<Recognition> {
-  const model = await loadWorkerModel(config, logger);
+export async function openRecognition(config: Config, logger: Logger | undefined, opts: { persistLearned: boolean } & ModelOverrides): Promise<Recognition> {
+  const model = await loadWorkerModel(config, logger, { scoreThreshold: opts.scoreThreshold });
   try {
     const learned = await LearnedClasses.open(config.dataDir, model, { logger: logger?.child({ stage: 'learning' }), persist: opts.persistLearned });
     model.extension = learned;

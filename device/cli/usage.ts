@@ -13,8 +13,9 @@ commands:
   enroll <user> [--role admin|technician|viewer]
                                           create a user; prints its otpauth URI and QR code once
   users list | users remove <user>        user administration
-  classify <image-or-dir>... [--model F] [--ep LIST] [--json]
-                                          run the model on image files
+  classify <image-or-dir>... [--model F] [--ep LIST] [--min-score S] [--json]
+                                          run the model on image files; --min-score replaces the
+                                          manifest's score threshold (0..1; evaluation uses 0.01)
   learn <label> <image-or-dir>... | learn --list | learn --forget <label>  [--json]
                                           teach the kiosk a class from example photos (a running
                                           service uses it at once), list learned classes, forget one

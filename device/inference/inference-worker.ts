@@ -18,6 +18,7 @@ try {
     threads: init.threads,
     dataDir: init.dataDir,
     logger: createLogger(init.logLevel).child({ stage: 'inference' }),
+    scoreThreshold: init.scoreThreshold,
     // This side never preprocesses; one buffer is the smallest pool the preprocessor allows.
     poolSize: 1,
   });

@@ -19,6 +19,12 @@ export interface LoadModelOptions {
   logger?: Logger;
   /** Preprocessing buffers kept for reuse (default 2). */
   poolSize?: number;
+  /**
+   * Replaces the manifest's score threshold (0..1), e.g. 0.01 for evaluation, which must see the
+   * low-scoring detections to draw a whole precision-recall curve. The manifest file and its pinned
+   * SHA-256 are untouched; the returned model's manifest carries the threshold in use.
+   */
+  scoreThreshold?: number;
   /** Override what the machine offers (tests, doctor dry runs). */
   providerEnvironment?: ProviderEnvironment;
 }
@@ -172,13 +178,21 @@ async function readCosineHead(
   return { scale: spec.scale, dim: D, weights };
 }
 
+/** The manifest with its score threshold replaced, when one is given. */
+export function withScoreThreshold(manifest: ModelManifest, score: number | undefined): ModelManifest {
+  if (score === undefined) return manifest;
+  if (!Number.isFinite(score) || score < 0 || score > 1) throw new RangeError(`a score threshold must be from 0 to 1, got ${score}`);
+  return { ...manifest, thresholds: { ...manifest.thresholds, score } };
+}
+
 /**
  * Verifies `<name>.onnx` against `<name>.json` (SHA-256 pinned), opens it on the best configured
  * execution provider and returns a ready Model.
  */
 export async function loadModel(modelPath: string, opts: LoadModelOptions): Promise<OnnxModel> {
   const files = await loadModelFiles(modelPath);
-  const { manifest, manifestPath } = files;
+  const { manifestPath } = files;
+  const manifest = withScoreThreshold(files.manifest, opts.scoreThreshold);
   const { session, executionProvider, attempts } = await createSession(
     files.bytes,
     {

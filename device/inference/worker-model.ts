@@ -36,6 +36,8 @@ export interface WorkerModelOptions {
    * inference, plus an uploaded photo; test/pipeline.test.ts holds the two numbers together).
    */
   poolSize?: number;
+  /** Replaces the manifest's score threshold, as LoadModelOptions.scoreThreshold. */
+  scoreThreshold?: number;
 }
 
 interface Pending {
@@ -135,6 +137,7 @@ export class WorkerModel extends EventEmitter<WorkerModelEvents> implements Mode
       threads: options.threads,
       dataDir: options.dataDir,
       logLevel: options.logLevel ?? 'info',
+      ...(options.scoreThreshold === undefined ? {} : { scoreThreshold: options.scoreThreshold }),
     };
     const started = await startWorker(init);
     const preprocessor = new Preprocessor(started.manifest.input, { poolSize: options.poolSize ?? 5, logger: options.logger });

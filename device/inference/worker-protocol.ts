@@ -8,6 +8,8 @@ export interface InferenceWorkerInit {
   threads: number;
   dataDir: string;
   logLevel: string;
+  /** Replaces the manifest's score threshold (classify --min-score); absent: the manifest's. */
+  scoreThreshold?: number;
 }
 
 export interface RunRequest {
