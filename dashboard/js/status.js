@@ -14,7 +14,7 @@ function card(title, rows) {
 }
 
 function pill(value) {
-  const kind = { ok: 'ok', running: 'ok', degraded: 'warn', starting: 'warn', restarting: 'warn', stalled: 'warn' }[value] ?? 'bad';
+  const kind = { ok: 'ok', running: 'ok', connected: 'ok', degraded: 'warn', starting: 'warn', restarting: 'warn', stalled: 'warn', connecting: 'warn' }[value] ?? 'bad';
   return el('span', { className: `pill ${kind}` }, value);
 }
 
@@ -74,7 +74,25 @@ export function render(s) {
       ['Storage', s.storage ? `${s.storage.state}${s.storage.lastError ? ` — ${s.storage.lastError}` : ''}` : undefined],
       ['CPU', cpu],
     ]),
+    ...(s.fleet ? [fleetCard(s.fleet)] : []),
   ];
+}
+
+/** The fleet (MQTT) publisher: shown only when VEGKIOSK_MQTT_URL is set. */
+function fleetCard(f) {
+  const q = f.queue ?? {};
+  const dropped = q.dropped ? (q.dropped.results ?? 0) + (q.dropped.status ?? 0) + (q.dropped.events ?? 0) : 0;
+  return card('Fleet (MQTT)', [
+    ['Broker', f.broker],
+    ['State', pill(f.state ?? 'unknown')],
+    ['Since', f.since ? dateTime(Date.parse(f.since)) : '—'],
+    ['Topics', `${f.topicPrefix}/${f.kioskId}/…`],
+    ['Queue', `${q.depth ?? 0} waiting (${bytes(q.bytes ?? 0)})`],
+    ['Dropped (queue full)', dropped ? `${dropped} (results ${q.dropped.results}, status ${q.dropped.status}, events ${q.dropped.events})` : '0'],
+    ['Queue on disk', q.writeError ?? 'ok'],
+    ['Delivered', String(f.delivered ?? 0)],
+    ['Last error', f.lastError ? `${f.lastError}${f.lastErrorAt ? ` (${dateTime(Date.parse(f.lastErrorAt))})` : ''}` : 'none'],
+  ]);
 }
 
 export function createStatus() {

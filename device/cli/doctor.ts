@@ -10,6 +10,7 @@ import { describeProviders, planProviders, resolveThreads } from '../inference/e
 import { loadModel } from '../inference/onnx-model.ts';
 import { findCachedEngine, findTrtexec } from '../inference/tensorrt-engine-cache.ts';
 import { parseArgs, stringFlag } from './usage.ts';
+import { fleetSection } from './doctor-fleet.ts';
 
 /**
  * The npm build of onnxruntime-node for arm64 is compiled without CUDA and TensorRT, so provider
@@ -69,6 +70,7 @@ export async function doctorCommand(argv: string[]): Promise<number> {
   if (board.kind === 'jetson' && !plan.candidates.includes('tensorrt')) line(`  ${JETSON_ONNXRUNTIME_HINT}`);
 
   if (!config) return 78;
+  for (const l of await fleetSection(config)) line(l);
   line();
   line(`model: ${config.model}`);
   try {

@@ -11,12 +11,15 @@ export interface BrokerProblem {
   at: number;
 }
 
+const NOT_AUTHORISED = 'the broker refused the login as not authorised (check VEGKIOSK_MQTT_USERNAME and VEGKIOSK_MQTT_PASSWORD, and the broker\'s users and ACL)';
+
 /** CONNACK refusals, MQTT 5 reason codes and their MQTT 3.1.1 return codes. */
 const REFUSALS: Record<number, { message: string; permanent: boolean }> = {
   4: { message: 'the broker refused the user name or password (check VEGKIOSK_MQTT_USERNAME and VEGKIOSK_MQTT_PASSWORD)', permanent: true },
-  5: { message: 'the broker says this client is not authorised (check the broker\'s users and ACL)', permanent: true },
+  // Mosquitto answers a wrong password with this one too: it does not tell the two apart.
+  5: { message: NOT_AUTHORISED, permanent: true },
   134: { message: 'the broker refused the user name or password (check VEGKIOSK_MQTT_USERNAME and VEGKIOSK_MQTT_PASSWORD)', permanent: true },
-  135: { message: 'the broker says this client is not authorised (check the broker\'s users and ACL)', permanent: true },
+  135: { message: NOT_AUTHORISED, permanent: true },
   133: { message: 'the broker refused the client id (check VEGKIOSK_KIOSK_ID)', permanent: true },
   136: { message: 'the broker is unavailable', permanent: false },
   137: { message: 'the broker is busy', permanent: false },

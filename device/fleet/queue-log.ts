@@ -240,3 +240,11 @@ function readLog(path: string): LoadedLog & { goodBytes: number } {
   const ordered = [...messages.values()].sort((a, b) => a.id - b.id);
   return { messages: ordered, nextId, counters, damagedLines, goodBytes };
 }
+
+/** What the queue in `dir` holds, read without writing (doctor, while the service may be running). */
+export function peekQueue(dir: string): { depth: number; bytes: number } {
+  const path = join(dir, LOG_NAME);
+  if (!existsSync(path)) return { depth: 0, bytes: 0 };
+  const { messages } = readLog(path);
+  return { depth: messages.length, bytes: messages.reduce((n, m) => n + Buffer.byteLength(m.topic) + Buffer.byteLength(m.payload), 0) };
+}
