@@ -196,6 +196,7 @@ def main(argv=None):
     ap.add_argument("recipe")
     ap.add_argument("--epochs", type=int, help="override the recipe's epochs (e.g. a short smoke run)")
     ap.add_argument("--work-dir", help="override the recipe's work_dir")
+    ap.add_argument("--stop-after", type=int, help="train at most this many epochs in this call, then exit (run again to go on)")
     args = ap.parse_args(argv)
     recipe = load_recipe(args.recipe)
     if args.epochs:
@@ -235,7 +236,8 @@ def main(argv=None):
         baseline = validate(net, valid, labels, recipe)
         log(log_path, event="valid", epoch=-1, map50=baseline["map50"], map50_95=baseline["map50_95"], note="COCO start, new class head")
 
-    for epoch in range(start_epoch, epochs):
+    stop = epochs if args.stop_after is None else min(epochs, start_epoch + args.stop_after)
+    for epoch in range(start_epoch, stop):
         if trainable_stages(recipe, epoch) != stages:
             # New parameters join: a fresh optimizer (Adam's moments of the old ones restart, briefly).
             stages = trainable_stages(recipe, epoch)
@@ -288,6 +290,9 @@ def main(argv=None):
         log(log_path, event="valid", epoch=epoch, map50=round(result["map50"], 4), map50_95=round(result["map50_95"], 4),
             best=round(best["map50"], 4), backbone=list(stages), plain=plain, minutes=round((time.time() - t_epoch) / 60, 1),
             **summary)
+    if stop < epochs:
+        log(log_path, event="paused", next_epoch=stop, note="run the same command again to resume")
+        return
     log(log_path, event="done", best=best,
         export=f"/usr/bin/python3 models/training/detector/export_detector.py --checkpoint {best_path} --out models/{recipe['name']}.onnx")
 
