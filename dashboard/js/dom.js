@@ -64,7 +64,7 @@ export function dateTime(value) {
 /** The top-N scores as label / meter / percentage rows. */
 export function renderTop(list, top) {
   list.replaceChildren(...(top ?? []).slice(0, 5).map((t) => el('li', {},
-    el('span', {}, t.label),
+    el('span', { className: t.source === 'learned' ? 'learned' : '', title: t.source === 'learned' ? 'learned on this kiosk' : t.label }, t.label),
     el('meter', { min: 0, max: 1, value: t.score, title: percent(t.score) }),
     el('span', {}, `${Math.round(t.score * 100)} %`),
   )));

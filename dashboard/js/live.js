@@ -53,6 +53,8 @@ export function createLive(socket) {
       lastLabel = name;
     }
     score.textContent = r.label ? percent(r.score) : 'below threshold';
+    // Below the threshold nothing was recognised: a neutral colour, never the success green.
+    score.classList.toggle('below', !r.label);
     renderTop(topList, r.top);
     if (r.latencyMs) latency.textContent = `${Math.round(r.latencyMs.total)} ms`;
     const newest = history[0];

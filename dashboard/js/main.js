@@ -8,10 +8,11 @@ import { createLive } from './live.js';
 import { createLogin } from './login.js';
 import { LiveSocket } from './socket.js';
 import { createStatus } from './status.js';
+import { createTeach } from './teach.js';
 import { createUpload } from './upload.js';
 
 const RANK = { viewer: 0, technician: 1, admin: 2 };
-const VIEWS = { live: 'viewer', status: 'viewer', upload: 'technician', users: 'admin', audit: 'admin' };
+const VIEWS = { live: 'viewer', status: 'viewer', upload: 'technician', teach: 'technician', users: 'admin', audit: 'admin' };
 
 let session = null;
 
@@ -32,6 +33,7 @@ const socket = new LiveSocket({
 const live = createLive(socket);
 const status = createStatus();
 const upload = createUpload();
+const teach = createTeach();
 const users = createUsers(() => session?.user);
 const audit = createAudit();
 const login = createLogin((s) => {
@@ -39,7 +41,7 @@ const login = createLogin((s) => {
   if (!location.hash || location.hash === '#login') history.replaceState(null, '', '#live');
   route(true);
 });
-const modules = { live, status, users, audit };
+const modules = { live, status, teach, users, audit };
 
 const allowed = (view) => session && RANK[session.role] >= RANK[VIEWS[view]];
 
@@ -82,6 +84,7 @@ function leave(reason) {
   socket.stop();
   live.reset();
   upload.reset();
+  teach.reset();
   users.reset();
   status.reset();
   audit.reset();

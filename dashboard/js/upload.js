@@ -44,6 +44,7 @@ export function createUpload() {
       detections = r.detections ?? [];
       label.textContent = r.label ?? 'No match';
       score.textContent = `${r.label ? percent(r.score) : 'below threshold'} · ${r.ms} ms`;
+      score.classList.toggle('below', !r.label);
       renderTop(topList, r.top);
       result.hidden = false;
       img.src = previewUrl;
