@@ -53,7 +53,7 @@ export async function learnCommand(argv: string[]): Promise<number> {
   if (!files.length) throw new UsageError(`no .jpg, .png or .webp files in ${paths.join(', ')}`);
   const images = await Promise.all(files.map((f) => readFile(f)));
   const logger = createLogger('info');
-  const { model, learned } = await openRecognition(config, logger, { persistLearned: true });
+  const { model, learned } = await openRecognition(config, logger, { persistLearned: true, detection: false });
   try {
     const started = performance.now();
     const result = await learningCallAsync(() => learned.learn(label, images), files);

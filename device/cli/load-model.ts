@@ -3,7 +3,11 @@ import { join } from 'node:path';
 import { resolveThreads } from '../inference/execution-providers.ts';
 import { configureSharp } from '../inference/preprocess.ts';
 import { WorkerModel } from '../inference/worker-model.ts';
+import { CascadeModel, MAX_CASCADE_ITEMS } from '../inference/cascade-model.ts';
+import type { Model } from '../inference/model.ts';
 import type { Config } from '../config/config.ts';
+import { ConfigError } from '../config/config-error.ts';
+import { DEFAULT_DETECTOR } from '../config/load-config.ts';
 import { LearnedClasses } from '../learning/learned-classes.ts';
 import { LEARNED_SPEC } from '../learning/learned-store.ts';
 import type { Logger } from '../logger.ts';
@@ -11,23 +15,30 @@ import type { Logger } from '../logger.ts';
 /**
  * The one way every command opens the model, so `bench` measures exactly what `serve` runs:
  * onnxruntime in a worker with one core left for decoding, libvips on one thread without a cache,
- * and the classes learned on this kiosk applied to every prediction.
+ * the classes learned on this kiosk applied to every prediction, and, with detection on, the
+ * detector in front of the classifier (a CascadeModel: every caller gets it without code of its own).
  */
-export async function openModel(config: Config, logger?: Logger, overrides: ModelOverrides = {}): Promise<WorkerModel> {
+export async function openModel(config: Config, logger?: Logger, overrides: ModelOverrides = {}): Promise<Model> {
   // Nothing learned yet: nothing to apply, and no reason to create the data directory.
-  if (!existsSync(join(config.dataDir, LEARNED_SPEC.file))) return loadWorkerModel(config, logger, overrides);
+  if (!existsSync(join(config.dataDir, LEARNED_SPEC.file))) {
+    const classifier = await loadWorkerModel(config.model, config, logger, { ...overrides, poolSize: CLASSIFIER_POOL });
+    return withDetector(classifier, config, logger);
+  }
   return (await openRecognition(config, logger, { persistLearned: false, ...overrides })).model;
 }
 
 /** What a command may change about the model for its own run, never in the files. */
 export interface ModelOverrides {
-  /** Replaces the manifest's score threshold (classify --min-score). */
+  /** Replaces the manifest's score threshold (classify --min-score); in a cascade, the classifier's. */
   scoreThreshold?: number;
 }
 
-function loadWorkerModel(config: Config, logger?: Logger, overrides: ModelOverrides = {}): Promise<WorkerModel> {
+/** Crops of one frame in preprocessing at once, plus the pipeline's and an upload's whole frames. */
+const CLASSIFIER_POOL = MAX_CASCADE_ITEMS + 5;
+
+function loadWorkerModel(modelPath: string, config: Config, logger?: Logger, overrides: ModelOverrides & { poolSize?: number } = {}): Promise<WorkerModel> {
   configureSharp({ concurrency: 1, cache: false });
-  return WorkerModel.load(config.model, {
+  return WorkerModel.load(modelPath, {
     executionProviders: config.executionProviders,
     threads: resolveThreads(config.inferenceThreads),
     dataDir: config.dataDir,
@@ -37,25 +48,60 @@ function loadWorkerModel(config: Config, logger?: Logger, overrides: ModelOverri
   });
 }
 
+/**
+ * The detector to put in front of `classifier`, or null: detection off, a detector configured as the
+ * model (it runs alone), or the default detector not installed yet (logged once: the classifier runs
+ * alone, as before it shipped). A detector the operator named and that is missing never gets here:
+ * the configuration check refuses it (exit 78, VEGKIOSK_DETECTOR).
+ */
+async function withDetector(classifier: WorkerModel, config: Config, logger?: Logger): Promise<Model> {
+  if (!config.detection || classifier.manifest.kind !== 'classifier') return classifier;
+  if (!existsSync(config.detector) && config.detector === DEFAULT_DETECTOR) {
+    const message = 'detection: the default detector is not installed; classifying whole frames only (VEGKIOSK_DETECTION=off silences this)';
+    // Commands that open the model before their logger (classify, bench) still say why.
+    if (logger) logger.warn({ detector: config.detector }, message);
+    else process.stderr.write(`vegkiosk: ${message}\n`);
+    return classifier;
+  }
+  try {
+    // Its own worker: detection of the next frame can run while this one's crops are classified.
+    const detector = await loadWorkerModel(config.detector, config, logger, { poolSize: 5 });
+    if (detector.manifest.kind !== 'detector') {
+      await detector.close();
+      throw new ConfigError([`VEGKIOSK_DETECTOR: ${config.detector} is a ${detector.manifest.kind}, not a detector`]);
+    }
+    return new CascadeModel(detector, classifier);
+  } catch (err) {
+    await classifier.close();
+    throw err;
+  }
+}
+
 export interface Recognition {
-  model: WorkerModel;
+  /** What runs on each frame: the classifier, or the cascade of the detector and the classifier. */
+  model: Model;
+  /** The classifier, which learning embeds with and extends. */
+  classifier: WorkerModel;
   learned: LearnedClasses;
 }
 
 /**
- * The model with the learned classes attached. `persistLearned`: after a model upgrade the examples
- * are re-embedded and written back (serve, learn), or kept in memory only (classify, bench).
+ * The model with the learned classes attached to its classifier (so each crop of a cascade gets them
+ * too). `persistLearned`: after a model upgrade the examples are re-embedded and written back (serve,
+ * learn), or kept in memory only (classify, bench). `detection: false` opens the classifier alone (learn).
  */
-export async function openRecognition(config: Config, logger: Logger | undefined, opts: { persistLearned: boolean } & ModelOverrides): Promise<Recognition> {
-  const model = await loadWorkerModel(config, logger, { scoreThreshold: opts.scoreThreshold });
+export async function openRecognition(config: Config, logger: Logger | undefined, opts: { persistLearned: boolean; detection?: boolean } & ModelOverrides): Promise<Recognition> {
+  const classifier = await loadWorkerModel(config.model, config, logger, { scoreThreshold: opts.scoreThreshold, poolSize: CLASSIFIER_POOL });
+  let learned: LearnedClasses;
   try {
-    const learned = await LearnedClasses.open(config.dataDir, model, { logger: logger?.child({ stage: 'learning' }), persist: opts.persistLearned });
-    model.extension = learned;
-    return { model, learned };
+    learned = await LearnedClasses.open(config.dataDir, classifier, { logger: logger?.child({ stage: 'learning' }), persist: opts.persistLearned });
+    classifier.extension = learned;
   } catch (err) {
-    await model.close();
+    await classifier.close();
     throw err;
   }
+  const model = opts.detection === false ? classifier : await withDetector(classifier, config, logger);
+  return { model, classifier, learned };
 }
 
 /** `--model` and `--ep` flags become config overrides, validated like every other source. */

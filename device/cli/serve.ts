@@ -11,7 +11,8 @@ import { serviceStatus } from '../pipeline/service-health.ts';
 import { startServer } from '../server/start-server.ts';
 import { extendStartWhile, notifyReady, notifyStopping, Watchdog, watchdogIntervalMs } from '../systemd/notify.ts';
 import { DEFAULT_BUILD_TIMEOUT_MS } from '../inference/tensorrt-engine-cache.ts';
-import type { WorkerModel } from '../inference/worker-model.ts';
+import type { Model } from '../inference/model.ts';
+import { CascadeModel } from '../inference/cascade-model.ts';
 import { openRecognition } from './load-model.ts';
 import type { LearnedClasses } from '../learning/learned-classes.ts';
 import { parseArgs } from './usage.ts';
@@ -37,9 +38,10 @@ export async function serveCommand(argv: string[]): Promise<number> {
   logger.info({ board: board.model, kind: board.kind }, 'board detected');
 
   // Opening the model can build a TensorRT engine first (minutes on a Jetson, once per model).
-  const { model, learned } = await extendStartWhile(openRecognition(config, logger, { persistLearned: true }), { maxMs: MODEL_OPEN_LIMIT_MS, logger });
+  const { model, classifier, learned } = await extendStartWhile(openRecognition(config, logger, { persistLearned: true }), { maxMs: MODEL_OPEN_LIMIT_MS, logger });
   logger.info(
-    { model: model.manifest.name, version: model.manifest.version, ep: model.executionProvider, attempts: model.providerAttempts },
+    { model: model.manifest.name, version: model.manifest.version, ep: model.executionProvider, attempts: classifier.providerAttempts,
+      ...(model instanceof CascadeModel ? { detector: model.stages.detector.name, detectorVersion: model.stages.detector.version } : {}) },
     `execution provider: ${model.executionProvider}`,
   );
 
@@ -96,7 +98,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
 type Started = Awaited<ReturnType<typeof startStages>>;
 
 /** Camera, pipeline and server, in that order; when one fails, stops those already started. */
-async function startStages(config: Config, model: WorkerModel, learned: LearnedClasses, board: BoardInfo, logger: Logger, startedAt: number) {
+async function startStages(config: Config, model: Model, learned: LearnedClasses, board: BoardInfo, logger: Logger, startedAt: number) {
   let source: FrameSource | undefined;
   let pipeline: Pipeline | undefined;
   try {

@@ -53,7 +53,27 @@ export const CONFIG_KEYS = {
   }),
   model: path({
     env: 'VEGKIOSK_MODEL', default: 'models/vegetables-v1.onnx', nonEmpty: true,
-    description: 'Path of the .onnx model; its .json manifest must sit beside it.',
+    description: 'Path of the .onnx model; its .json manifest must sit beside it. With detection on, the classifier that names each detected item (a detector here runs alone).',
+  }),
+  detection: onOff({
+    env: 'VEGKIOSK_DETECTION', default: 'on',
+    description: 'on: detect the items with VEGKIOSK_DETECTOR, then classify each with VEGKIOSK_MODEL; off: VEGKIOSK_MODEL alone on the whole frame.',
+  }),
+  detector: path({
+    env: 'VEGKIOSK_DETECTOR', default: 'models/produce-detector-v1.onnx', nonEmpty: true,
+    description: 'Path of the detector (.onnx with its .json manifest) used with VEGKIOSK_DETECTION=on. While the default file is not installed, the classifier runs alone (logged).',
+  }),
+  rest: onOff({
+    env: 'VEGKIOSK_REST', default: 'on',
+    description: 'on: while the scene does not change, frames are not inferred and the last result is published again, marked "reused"; off: every frame is inferred.',
+  }),
+  restChange: integer({
+    env: 'VEGKIOSK_REST_CHANGE', default: 1, min: 1, max: 100,
+    description: 'Percent of a 64x36 grey thumbnail of the frame that must differ by more than 24 grey levels from the last inferred frame for the scene to count as changed.',
+  }),
+  restRefreshMs: integer({
+    env: 'VEGKIOSK_REST_REFRESH_MS', default: 3000, min: 200, max: 600_000,
+    description: 'While resting, a frame is inferred anyway after this long, so a slow change (daylight) never stalls recognition.',
   }),
   executionProviders: text({
     env: 'VEGKIOSK_EXECUTION_PROVIDERS', default: 'auto', parse: providerList,

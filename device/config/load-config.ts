@@ -13,6 +13,8 @@ const DEFAULTS_PATH = resolve(PACKAGE_ROOT, 'config/default.json');
 
 /** Exit status for bad configuration (sysexits EX_CONFIG), which systemd and scripts can tell apart. */
 export const EXIT_CONFIG = 78;
+/** The shipped detector's path, as a default is resolved (from the package). */
+export const DEFAULT_DETECTOR = resolve(PACKAGE_ROOT, String(CONFIG_KEYS.detector.default));
 
 /** Environment variables that steer loading itself and are not configuration keys. */
 const LOADER_VARIABLES = new Set(['VEGKIOSK_CONFIG']);
@@ -156,6 +158,11 @@ function checkCrossField(config: Config, problems: string[], needsModel: boolean
   }
   if (needsModel && !existsSync(config.model)) {
     problems.push(`VEGKIOSK_MODEL: model file not found: ${config.model}`);
+  }
+  // The default detector may not be installed yet (then the classifier runs alone, logged); one the
+  // operator named must exist.
+  if (needsModel && config.detection && !existsSync(config.detector) && config.detector !== DEFAULT_DETECTOR) {
+    problems.push(`VEGKIOSK_DETECTOR: detector file not found: ${config.detector} (or set VEGKIOSK_DETECTION=off)`);
   }
 }
 

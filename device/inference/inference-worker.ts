@@ -31,8 +31,13 @@ try {
 
 port.on('message', async (request: RunRequest) => {
   try {
-    const prediction = await model.run({ ...request.input, release() {} });
-    reply({ type: 'result', id: request.id, prediction });
+    if ('batch' in request) {
+      const predictions = await model.runBatch(request.batch.map((input) => ({ ...input, release() {} })));
+      reply({ type: 'results', id: request.id, predictions });
+    } else {
+      const prediction = await model.run({ ...request.input, release() {} });
+      reply({ type: 'result', id: request.id, prediction });
+    }
   } catch (err) {
     reply({ type: 'error', id: request.id, message: (err as Error).message });
   }

@@ -62,10 +62,18 @@ export interface Detection {
   score: number;
   /** [x1, y1, x2, y2], normalised 0..1 to the original image. */
   box: [number, number, number, number];
+  /**
+   * In a cascade: what the detector said of this box, while `label`/`score` are the classifier's
+   * answer for its crop. Absent when a detector runs alone.
+   */
+  detector?: { label: string; score: number };
+  /** "learned" when `label` is a class taught on this kiosk (cascade crops go through learning too). */
+  source?: 'learned';
 }
 
 export interface Prediction {
-  kind: 'classifier' | 'detector';
+  /** cascade: a detector found the items and a classifier named each crop (device/inference/cascade-model.ts). */
+  kind: 'classifier' | 'detector' | 'cascade';
   /** Best label, or null when its score is under the manifest's threshold. */
   label: string | null;
   score: number;
@@ -114,6 +122,11 @@ export interface Model {
   prepare(image: ImageInput): Promise<PreparedInput>;
   /** session.run + postprocessing. Does not release the input. */
   run(input: PreparedInput): Promise<Prediction>;
+  /**
+   * Several inputs of this model in one session.run (a cascade's crops), one prediction each, in
+   * order. Only where the model's batch dimension is free (classifiers); does not release the inputs.
+   */
+  runBatch?(inputs: readonly PreparedInput[]): Promise<Prediction[]>;
   close(): Promise<void>;
 }
 

@@ -8,7 +8,7 @@ import { ModelFileError } from './manifest.ts';
 import { disableOnnxRuntimeTelemetry } from './onnxruntime-telemetry.ts';
 import type { CosineHead, ImageInput, Model, ModelManifest, PredictionExtension, PreparedInput, Prediction } from './model.ts';
 import { Preprocessor } from './preprocess.ts';
-import type { InferenceWorkerInit, SerializedError, WorkerReply } from './worker-protocol.ts';
+import type { InferenceWorkerInit, RunRequest, SerializedError, TransferredInput, WorkerReply } from './worker-protocol.ts';
 
 /** Stuck workers tolerated at once before recovery is left to systemd's watchdog. */
 const MAX_ABANDONED = 2;
@@ -40,8 +40,13 @@ export interface WorkerModelOptions {
   scoreThreshold?: number;
 }
 
+/** The fields of a prepared input that cross to the worker (not its release function). */
+function transferable({ data, sourceWidth, sourceHeight, scaleX, scaleY, padX, padY }: PreparedInput): TransferredInput {
+  return { data, sourceWidth, sourceHeight, scaleX, scaleY, padX, padY };
+}
+
 interface Pending {
-  resolve: (p: Prediction) => void;
+  resolve: (value: unknown) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
 }
@@ -165,23 +170,32 @@ export class WorkerModel extends EventEmitter<WorkerModelEvents> implements Mode
     return this.preprocessor.prepare(image);
   }
 
-  async run(input: PreparedInput): Promise<Prediction> {
+  run(input: PreparedInput): Promise<Prediction> {
+    return this.request<Prediction>((id) => ({ id, input: transferable(input) }));
+  }
+
+  /** A classifier's inputs in one session.run (a cascade's crops); each prediction extended like run's. */
+  runBatch(inputs: readonly PreparedInput[]): Promise<Prediction[]> {
+    if (inputs.length === 0) return Promise.resolve([]);
+    return this.request<Prediction[]>((id) => ({ id, batch: inputs.map(transferable) }));
+  }
+
+  private async request<T>(message: (id: number) => RunRequest): Promise<T> {
     if (this.closed) throw new Error('model is closed');
     // A restart can fail for as long as the model file on disk is unusable; a run waits for it no
     // longer than for a run itself, so the pipeline and /api/classify get an answer, never a hang.
     if (this.restarting) await this.untilRestarted(this.runTimeoutMs);
     const id = this.nextId++;
-    const { data, sourceWidth, sourceHeight, scaleX, scaleY, padX, padY } = input;
-    return new Promise<Prediction>((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
       const timeoutMs = this.runTimeoutMs;
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(new InferenceTimeoutError(`inference did not finish within ${timeoutMs} ms; restarting the inference worker`));
         void this.restart(`a run took longer than ${timeoutMs} ms`, true);
       }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
+      this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, timer });
       // Structured clone copies the tensor (a few hundred KB), so the pooled buffer stays ours.
-      this.current.worker.postMessage({ id, input: { data, sourceWidth, sourceHeight, scaleX, scaleY, padX, padY } });
+      this.current.worker.postMessage(message(id));
     });
   }
 
@@ -206,7 +220,7 @@ export class WorkerModel extends EventEmitter<WorkerModelEvents> implements Mode
 
   private attach(worker: Worker): void {
     worker.on('message', (m: WorkerReply) => {
-      if (m.type !== 'result' && m.type !== 'error') return;
+      if (m.type !== 'result' && m.type !== 'results' && m.type !== 'error') return;
       if (this.abandoned.has(worker)) {
         // The stuck run finally returned; the worker is idle now and safe to end.
         this.abandoned.delete(worker);
@@ -218,6 +232,7 @@ export class WorkerModel extends EventEmitter<WorkerModelEvents> implements Mode
       this.pending.delete(m.id);
       clearTimeout(p.timer);
       if (m.type === 'result') p.resolve(this.extended(m.prediction));
+      else if (m.type === 'results') p.resolve(m.predictions.map((prediction) => this.extended(prediction)));
       else p.reject(new Error(m.message));
     });
     worker.on('error', (err) => {

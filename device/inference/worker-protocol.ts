@@ -12,10 +12,12 @@ export interface InferenceWorkerInit {
   scoreThreshold?: number;
 }
 
-export interface RunRequest {
-  id: number;
-  input: Omit<PreparedInput, 'release'>;
-}
+export type TransferredInput = Omit<PreparedInput, 'release'>;
+
+/** One input (`input`), or a classifier's batch in one session.run (`batch`, a cascade's crops). */
+export type RunRequest =
+  | { id: number; input: TransferredInput }
+  | { id: number; batch: TransferredInput[] };
 
 export interface SerializedError {
   name: string;
@@ -28,4 +30,5 @@ export type WorkerReply =
   | { type: 'ready'; manifest: ModelManifest; executionProvider: string; attempts: ProviderAttempt[]; head: CosineHead | null }
   | { type: 'failed'; error: SerializedError }
   | { type: 'result'; id: number; prediction: Prediction }
+  | { type: 'results'; id: number; predictions: Prediction[] }
   | { type: 'error'; id: number; message: string };

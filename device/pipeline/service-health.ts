@@ -1,8 +1,9 @@
 import type { FrameSource } from '../camera/frame-source.ts';
+import { CascadeModel } from '../inference/cascade-model.ts';
 import type { Model } from '../inference/model.ts';
 import { storageHealth } from '../store/storage-health.ts';
 import type { Pipeline } from './pipeline.ts';
-import type { ServiceStatus } from './service-status.ts';
+import type { ModelInfo, ServiceStatus } from './service-status.ts';
 
 export interface HealthInputs {
   source: FrameSource;
@@ -28,7 +29,6 @@ export function serviceStatus(inputs: HealthInputs): ServiceStatus {
   const now = (inputs.now ?? (() => performance.now()))();
   const camera = { ...inputs.source.health(), reason: inputs.sourceReason };
   const pipeline = inputs.pipeline.stats();
-  const { manifest } = inputs.model;
   const resultsFresh = pipeline.sinceLastResultMs !== null && pipeline.sinceLastResultMs <= inputs.resultStaleMs;
   const warmingUp = pipeline.lastResultAt === null && now - inputs.startedAt <= inputs.resultStaleMs * 5;
   const storage = inputs.dataDir === undefined ? undefined : storageHealth(inputs.dataDir);
@@ -50,11 +50,20 @@ export function serviceStatus(inputs: HealthInputs): ServiceStatus {
   return {
     status,
     camera,
-    model: { name: manifest.name, version: manifest.version, kind: manifest.kind, labels: manifest.labels.length, sha256: manifest.sha256 },
+    model: modelInfo(inputs.model),
     ep: inputs.model.executionProvider,
     pipeline,
     uptimeS: Math.round((now - inputs.startedAt) / 1000),
     ...(storage ? { storage } : {}),
     reasons,
   };
+}
+
+/** The model's identity; a cascade names its classifier and, beside it, its detector. */
+function modelInfo(model: Model): ModelInfo {
+  const { manifest } = model;
+  const info: ModelInfo = { name: manifest.name, version: manifest.version, kind: manifest.kind, labels: manifest.labels.length, sha256: manifest.sha256 };
+  if (!(model instanceof CascadeModel)) return info;
+  const d = model.stages.detector;
+  return { ...info, kind: 'cascade', detector: { name: d.name, version: d.version, labels: d.labels.length, sha256: d.sha256 } };
 }

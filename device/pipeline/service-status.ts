@@ -23,9 +23,11 @@ export interface PipelineStats {
 export interface ModelInfo {
   name: string;
   version: string;
-  kind: 'classifier' | 'detector';
+  /** cascade: `detector` finds the items and this model (the classifier) names each one. */
+  kind: 'classifier' | 'detector' | 'cascade';
   labels: number;
   sha256: string;
+  detector?: { name: string; version: string; labels: number; sha256: string };
 }
 
 export interface ServiceStatus {
