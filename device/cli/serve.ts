@@ -7,6 +7,7 @@ import { describeConfig, loadConfig, secretLogPaths } from '../config/load-confi
 import { createLogger, type Logger } from '../logger.ts';
 import { Pipeline } from '../pipeline/pipeline.ts';
 import { ResultBus } from '../pipeline/result-bus.ts';
+import { SceneRest } from '../pipeline/scene-rest.ts';
 import { serviceStatus } from '../pipeline/service-health.ts';
 import { startServer } from '../server/start-server.ts';
 import { extendStartWhile, notifyReady, notifyStopping, Watchdog, watchdogIntervalMs } from '../systemd/notify.ts';
@@ -116,7 +117,8 @@ async function startStages(config: Config, model: Model, learned: LearnedClasses
     await frames.start();
 
     const bus = new ResultBus();
-    const running = (pipeline = new Pipeline({ source: frames, model, bus, logger: logger.child({ stage: 'pipeline' }), stallAfterMs: RESULT_STALE_MS }));
+    const rest = config.rest ? new SceneRest({ changePercent: config.restChange, refreshMs: config.restRefreshMs }) : undefined;
+    const running = (pipeline = new Pipeline({ source: frames, model, bus, rest, logger: logger.child({ stage: 'pipeline' }), stallAfterMs: RESULT_STALE_MS }));
     running.start();
     let fleet: FleetPublisher | null = null;
     const status = () => {

@@ -3,6 +3,8 @@ import type { Model, PreparedInput } from '../inference/model.ts';
 import type { Logger } from '../logger.ts';
 import { LatencyWindow, RateMeter, round2 } from './latency-window.ts';
 import type { ResultBus } from './result-bus.ts';
+import type { SceneRest } from './scene-rest.ts';
+import type { PipelineResult } from '../results/pipeline-result.ts';
 import type { PipelineStats } from './service-status.ts';
 
 /**
@@ -40,6 +42,8 @@ export interface PipelineOptions {
   stallAfterMs?: number;
   /** Frames preprocessed while one is in inference (default DEFAULT_PREPARE_AHEAD). */
   prepareAhead?: number;
+  /** Rest when nothing moves: asked before each decode whether the frame needs inferring at all. */
+  rest?: SceneRest;
 }
 
 /**
@@ -66,6 +70,7 @@ export class Pipeline {
   private readonly rate = new RateMeter();
   private processed = 0;
   private dropped = 0;
+  private reused = 0;
   private lastResultAt: number | null = null;
   /** performance.now() of the last result: staleness must not depend on the wall clock, which can be set back. */
   private lastResultMono: number | null = null;
@@ -110,6 +115,7 @@ export class Pipeline {
       fps: this.rate.rate(now),
       framesProcessed: this.processed,
       framesDropped: this.dropped,
+      ...(this.options.rest ? { framesReused: this.reused } : {}),
       latencyMs: {
         preprocess: this.preprocess.percentiles(),
         inference: this.inference.percentiles(),
@@ -190,6 +196,7 @@ export class Pipeline {
 
   private discard(frame: WaitingFrame, countAsDropped: boolean): void {
     frame.input.release();
+    this.options.rest?.abandoned(frame.order);
     if (countAsDropped) this.dropped++;
     frame.taken();
   }
@@ -200,10 +207,18 @@ export class Pipeline {
       if (!frame) return null;
       const order = ++this.takeCount;
       const started = performance.now();
+      const rest = this.options.rest ? await this.options.rest.decide(frame, order) : null;
+      if (rest?.action === 'reuse') {
+        this.publishReused(frame, rest.result, performance.now() - started);
+        continue;
+      }
+      // The same scene as the frame in inference, whose result is on its way.
+      if (rest?.action === 'skip') continue;
       try {
         const input = await this.options.model.prepare(frame.jpeg ?? frame.raw!);
         return { frame, order, input, preprocessMs: performance.now() - started };
       } catch (err) {
+        this.options.rest?.abandoned(order);
         // A corrupt frame (truncated JPEG from a flaky USB link) costs one frame, never the loop.
         this.options.logger?.warn({ seq: frame.seq, err: (err as Error).message }, 'frame could not be decoded; skipped');
         this.dropped++;
@@ -233,6 +248,23 @@ export class Pipeline {
     return null;
   }
 
+  /** The last inferred scene's result again, for a frame that shows the same scene. */
+  private publishReused(frame: Frame, result: PipelineResult, checkMs: number): void {
+    const finishedAt = this.now();
+    this.reused++;
+    this.rate.tick(finishedAt);
+    this.lastResultAt = finishedAt;
+    this.lastResultMono = performance.now();
+    this.options.bus.publish({
+      ...result,
+      seq: frame.seq,
+      capturedAt: frame.capturedAt,
+      latencyMs: { preprocess: round2(checkMs), inference: 0, total: round2(Math.max(0, finishedAt - frame.capturedAt)) },
+      jpeg: frame.jpeg,
+      reused: true,
+    });
+  }
+
   private async infer(current: PreparedFrame): Promise<void> {
     const started = performance.now();
     try {
@@ -247,14 +279,17 @@ export class Pipeline {
       this.processed++;
       this.lastResultAt = finishedAt;
       this.lastResultMono = performance.now();
-      this.options.bus.publish({
+      const result: PipelineResult = {
         ...prediction,
         seq: current.frame.seq,
         capturedAt: current.frame.capturedAt,
         latencyMs: { preprocess: round2(current.preprocessMs), inference: round2(inferenceMs), total: round2(totalMs) },
         jpeg: current.frame.jpeg,
-      });
+      };
+      this.options.bus.publish(result);
+      this.options.rest?.published(current.order, result);
     } catch (err) {
+      this.options.rest?.abandoned(current.order);
       this.dropped++;
       this.options.logger?.error({ seq: current.frame.seq, err: (err as Error).message }, 'inference failed for a frame');
     } finally {

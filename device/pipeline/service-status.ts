@@ -14,6 +14,8 @@ export interface PipelineStats {
   fps: number;
   framesProcessed: number;
   framesDropped: number;
+  /** Frames answered with the last result because the scene had not changed (when resting is on). */
+  framesReused?: number;
   latencyMs: { preprocess: LatencyPercentiles; inference: LatencyPercentiles; total: LatencyPercentiles };
   lastResultAt: number | null;
   /** Milliseconds since the last result on the monotonic clock (staleness; unaffected by clock changes). */

@@ -11,4 +11,6 @@ export interface PipelineResult extends Prediction {
   latencyMs: { preprocess: number; inference: number; total: number };
   /** The JPEG the result was computed from, when the source delivered one (for /api/frames/latest.jpg). */
   jpeg?: Buffer;
+  /** The scene had not changed: the last inferred result published again for this frame (rest). */
+  reused?: true;
 }

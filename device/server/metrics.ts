@@ -60,6 +60,8 @@ export class Metrics {
   private wsDropped = 0;
   private readonly onResult = (r: PipelineResult) => {
     this.results += 1;
+    // A reused result ran no model: its zero would only hide the real inference latency.
+    if (r.reused) return;
     this.preprocess.observe(r.latencyMs.preprocess);
     this.inference.observe(r.latencyMs.inference);
     this.total.observe(r.latencyMs.total);
@@ -82,6 +84,7 @@ export class Metrics {
       ...gauge('vegkiosk_frames_processed_total', 'Frames run through the model', status.pipeline.framesProcessed, 'counter'),
       ...gauge('vegkiosk_frames_dropped_total', 'Frames dropped because the pipeline was busy', status.pipeline.framesDropped, 'counter'),
       ...gauge('vegkiosk_results_total', 'Results published since start', this.results, 'counter'),
+      ...gauge('vegkiosk_frames_reused_total', 'Frames answered with the last result because the scene had not changed (rest)', status.pipeline.framesReused ?? 0, 'counter'),
       ...this.preprocess.render('vegkiosk_preprocess_seconds', 'Preprocessing latency'),
       ...this.inference.render('vegkiosk_inference_seconds', 'Inference latency'),
       ...this.total.render('vegkiosk_frame_to_result_seconds', 'Frame to result latency'),
