@@ -57,10 +57,9 @@ function loadWorkerModel(modelPath: string, config: Config, logger?: Logger, ove
 async function withDetector(classifier: WorkerModel, config: Config, logger?: Logger): Promise<Model> {
   if (!config.detection || classifier.manifest.kind !== 'classifier') return classifier;
   if (!existsSync(config.detector) && config.detector === DEFAULT_DETECTOR) {
-    const message = 'detection: the default detector is not installed; classifying whole frames only (VEGKIOSK_DETECTION=off silences this)';
-    // Commands that open the model before their logger (classify, bench) still say why.
-    if (logger) logger.warn({ detector: config.detector }, message);
-    else process.stderr.write(`vegkiosk: ${message}\n`);
+    // serve says it once in its log; classify and bench show it in what they report (no detections,
+    // the classifier's name), as their stderr is kept for errors.
+    logger?.warn({ detector: config.detector }, 'detection: the default detector is not installed; classifying whole frames only (VEGKIOSK_DETECTION=off silences this)');
     return classifier;
   }
   try {

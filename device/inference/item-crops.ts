@@ -23,10 +23,12 @@ export interface CropOptions {
 export function cropRect(box: NormalisedBox, w: number, h: number, margin = CROP_MARGIN): { left: number; top: number; width: number; height: number } {
   const bw = box[2] - box[0];
   const bh = box[3] - box[1];
-  const x1 = Math.max(0, Math.floor((box[0] - bw * margin) * w));
-  const y1 = Math.max(0, Math.floor((box[1] - bh * margin) * h));
-  const x2 = Math.min(w, Math.ceil((box[2] + bw * margin) * w));
-  const y2 = Math.min(h, Math.ceil((box[3] + bh * margin) * h));
+  // Rounded off first: 0.55 * 100 is 55.000000000000007 in floating point, which must not take a 56th column.
+  const px = (v: number, size: number) => Math.round(v * size * 1e6) / 1e6;
+  const x1 = Math.max(0, Math.floor(px(box[0] - bw * margin, w)));
+  const y1 = Math.max(0, Math.floor(px(box[1] - bh * margin, h)));
+  const x2 = Math.min(w, Math.ceil(px(box[2] + bw * margin, w)));
+  const y2 = Math.min(h, Math.ceil(px(box[3] + bh * margin, h)));
   return { left: x1, top: y1, width: Math.max(1, x2 - x1), height: Math.max(1, y2 - y1) };
 }
 
