@@ -2,6 +2,7 @@ import { loadConfig } from '../config/load-config.ts';
 import { resolveThreads } from '../inference/execution-providers.ts';
 import { runBenchmark, type BenchResult } from '../pipeline/benchmark.ts';
 import { makeBenchFrames } from '../pipeline/benchmark-frames.ts';
+import { CascadeModel } from '../inference/cascade-model.ts';
 import { modelOverrides, openModel } from './load-model.ts';
 import { intFlag, parseArgs, stringFlag } from './usage.ts';
 
@@ -23,7 +24,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
       threads: resolveThreads(config.inferenceThreads),
       prepareAhead,
     });
-    const report = { model: model.manifest.name, modelVersion: model.manifest.version, frameSource: pictures.origin, ...result };
+    // A cascade's figures are the whole of it: "inference" is the detector, the crops and the classifier's batch.
+    const detector = model instanceof CascadeModel ? { detector: model.stages.detector.name, detectorVersion: model.stages.detector.version } : {};
+    const report = { model: model.manifest.name, modelVersion: model.manifest.version, ...detector, frameSource: pictures.origin, ...result };
     process.stdout.write(args.flags.has('json') ? JSON.stringify(report) + '\n' : formatReport(report));
   } finally {
     await model.close();
@@ -31,9 +34,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-function formatReport(r: BenchResult & { model: string; frameSource: string }): string {
+function formatReport(r: BenchResult & { model: string; detector?: string; frameSource: string }): string {
   return [
-    `model ${r.model} on ${r.ep}, ${r.threads} inference thread(s), ${r.prepareAhead} frame(s) preprocessed ahead, ${r.frames} frames of ${r.frameWidth}x${r.frameHeight} JPEG`,
+    `model ${r.detector ? `${r.detector} then ${r.model} (cascade; "inference" is detection, crops and classification)` : r.model} on ${r.ep}, ${r.threads} inference thread(s), ${r.prepareAhead} frame(s) preprocessed ahead, ${r.frames} frames of ${r.frameWidth}x${r.frameHeight} JPEG`,
     `frames: ${r.frameSource}`,
     `  inference alone   ${r.bareFps.toFixed(1).padStart(8)} fps  (${r.inferenceMs} ms/frame)`,
     `  preprocess alone  ${r.preprocessFps.toFixed(1).padStart(8)} fps  (${r.preprocessMs} ms/frame)`,

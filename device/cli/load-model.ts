@@ -5,6 +5,7 @@ import { configureSharp } from '../inference/preprocess.ts';
 import { WorkerModel } from '../inference/worker-model.ts';
 import { CascadeModel, MAX_CASCADE_ITEMS } from '../inference/cascade-model.ts';
 import type { Model } from '../inference/model.ts';
+import { DEFAULT_PREPARE_AHEAD } from '../pipeline/pipeline.ts';
 import type { Config } from '../config/config.ts';
 import { ConfigError } from '../config/config-error.ts';
 import { DEFAULT_DETECTOR } from '../config/load-config.ts';
@@ -21,7 +22,7 @@ import type { Logger } from '../logger.ts';
 export async function openModel(config: Config, logger?: Logger, overrides: ModelOverrides = {}): Promise<Model> {
   // Nothing learned yet: nothing to apply, and no reason to create the data directory.
   if (!existsSync(join(config.dataDir, LEARNED_SPEC.file))) {
-    const classifier = await loadWorkerModel(config.model, config, logger, { ...overrides, poolSize: CLASSIFIER_POOL });
+    const classifier = await loadWorkerModel(config.model, config, logger, { ...overrides, poolSize: classifierPool(config) });
     return withDetector(classifier, config, logger);
   }
   return (await openRecognition(config, logger, { persistLearned: false, ...overrides })).model;
@@ -33,8 +34,14 @@ export interface ModelOverrides {
   scoreThreshold?: number;
 }
 
-/** Crops of one frame in preprocessing at once, plus the pipeline's and an upload's whole frames. */
-const CLASSIFIER_POOL = MAX_CASCADE_ITEMS + 5;
+/**
+ * A cascade's classifier holds a frame's inputs (its crops and the whole frame) from prepare until
+ * inference has run: one set per decode lane, one in inference and one for an upload (27 MB at
+ * 224 px, allocated once); a classifier alone keeps WorkerModel's default.
+ */
+function classifierPool(config: Config): number | undefined {
+  return config.detection ? (DEFAULT_PREPARE_AHEAD + 2) * (MAX_CASCADE_ITEMS + 1) : undefined;
+}
 
 function loadWorkerModel(modelPath: string, config: Config, logger?: Logger, overrides: ModelOverrides & { poolSize?: number } = {}): Promise<WorkerModel> {
   configureSharp({ concurrency: 1, cache: false });
@@ -90,7 +97,7 @@ export interface Recognition {
  * learn), or kept in memory only (classify, bench). `detection: false` opens the classifier alone (learn).
  */
 export async function openRecognition(config: Config, logger: Logger | undefined, opts: { persistLearned: boolean; detection?: boolean } & ModelOverrides): Promise<Recognition> {
-  const classifier = await loadWorkerModel(config.model, config, logger, { scoreThreshold: opts.scoreThreshold, poolSize: CLASSIFIER_POOL });
+  const classifier = await loadWorkerModel(config.model, config, logger, { scoreThreshold: opts.scoreThreshold, poolSize: opts.detection === false ? undefined : classifierPool(config) });
   let learned: LearnedClasses;
   try {
     learned = await LearnedClasses.open(config.dataDir, classifier, { logger: logger?.child({ stage: 'learning' }), persist: opts.persistLearned });

@@ -5,7 +5,7 @@ import { itemCrops } from './item-crops.ts';
  * Crops classified per frame at most (the detector's best boxes); one batch of this many stays well
  * within a frame's time on a Pi, and a counter rarely holds more items than this that matter.
  */
-export const MAX_CASCADE_ITEMS = 12;
+export const MAX_CASCADE_ITEMS = 8;
 
 /**
  * The share of the frame the largest box must cover to be the main item the result names. Smaller
@@ -23,9 +23,15 @@ export interface CascadeStages {
   classifier: ModelManifest;
 }
 
-/** The cascade's prepared input: the detector's tensor, plus the frame the crops are cut from. */
+/**
+ * The cascade's prepared input: the classifier's inputs for one frame (each box's crop, and the whole
+ * frame when it is the answer), with the detector's boxes they belong to.
+ */
 interface CascadeInput extends PreparedInput {
-  image: ImageInput;
+  boxes: Detection[];
+  inputs: PreparedInput[];
+  /** Index into `inputs` of the top-level answer: the main item's crop, or the whole frame. */
+  answer: number;
 }
 
 export interface CascadeOptions {
@@ -42,8 +48,9 @@ export interface CascadeOptions {
  * detected, so a caller that wants one answer per photo loses nothing.
  *
  * It is a Model like any other, so the pipeline, `classify`, `/api/classify` and `bench` run it
- * without code of their own: prepare() is the detector's preprocessing (and keeps the frame), run()
- * the detector, the crops and the classifier.
+ * without code of their own. Its two stages are the two models, each on its own worker thread:
+ * prepare() decodes, detects and cuts the crops, run() classifies them; the pipeline overlaps the
+ * two as it overlaps decoding and inference for a model alone.
  */
 export class CascadeModel implements Model {
   readonly stages: CascadeStages;
@@ -71,34 +78,49 @@ export class CascadeModel implements Model {
     return this.classifier.head ?? null;
   }
 
+  /**
+   * Everything up to the classifier's inputs: decode for the detector, detect (on the detector's
+   * worker), cut and preprocess the crops. The pipeline runs this for the next frames while run()
+   * classifies the current one on the classifier's worker, so the two models work at the same time.
+   */
   async prepare(image: ImageInput): Promise<PreparedInput> {
-    const input = await this.detector.prepare(image);
-    const prepared: CascadeInput = { ...input, image };
+    const frame = await this.detector.prepare(image);
+    let found: Prediction;
+    try {
+      found = await this.detector.run(frame);
+    } finally {
+      frame.release();
+    }
+    // Best boxes first (the decoder's order), then only as many as one batch should carry.
+    const boxes = found.detections.slice(0, this.maxItems);
+    const main = boxes.length ? largest(boxes) : -1;
+    // Nothing detected, or a main item too small to stand for the photo: the whole frame is the answer.
+    const wholeToo = main < 0 || area(boxes[main]!) < MAIN_ITEM_AREA;
+    const crops = await itemCrops(image, { width: frame.sourceWidth, height: frame.sourceHeight }, boxes.map((d) => d.box),
+      { targetSide: Math.max(this.classifier.manifest.input.width, this.classifier.manifest.input.height) });
+    const settled = await Promise.allSettled([...crops, ...(wholeToo ? [image] : [])].map((one) => this.classifier.prepare(one)));
+    const inputs = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) {
+      for (const one of inputs) one.release();
+      throw failed.reason;
+    }
+    const { sourceWidth, sourceHeight, scaleX, scaleY, padX, padY } = frame;
+    const prepared: CascadeInput = {
+      data: inputs[0]!.data, sourceWidth, sourceHeight, scaleX, scaleY, padX, padY,
+      boxes, inputs, answer: wholeToo ? boxes.length : main,
+      release: () => { for (const one of inputs) one.release(); },
+    };
     return prepared;
   }
 
+  /** The classifier on every input of the frame, in one batched run. Does not release the input. */
   async run(input: PreparedInput): Promise<Prediction> {
-    const { image } = input as Partial<CascadeInput>;
-    if (!image) throw new TypeError('the cascade runs only inputs it prepared itself');
-    const found = await this.detector.run(input);
-    // Best boxes first (the decoder's order), then only as many as one batch should carry.
-    const boxes = found.detections.slice(0, this.maxItems);
-    if (!boxes.length) return { ...(await this.classifyWhole(image)), kind: 'cascade', detections: [] };
-
-    const crops = await itemCrops(image, { width: input.sourceWidth, height: input.sourceHeight }, boxes.map((d) => d.box),
-      { targetSide: Math.max(this.classifier.manifest.input.width, this.classifier.manifest.input.height) });
-    const main = largest(boxes);
-    // A main item too small to stand for the photo: the whole frame joins the batch (see MAIN_ITEM_AREA).
-    const wholeToo = area(boxes[main]!) < MAIN_ITEM_AREA;
-    const inputs = await Promise.all([...crops, ...(wholeToo ? [image] : [])].map((one) => this.classifier.prepare(one)));
-    let named: Prediction[];
-    try {
-      named = this.classifier.runBatch
-        ? await this.classifier.runBatch(inputs)
-        : await inputs.reduce<Promise<Prediction[]>>(async (done, one) => [...(await done), await this.classifier.run(one)], Promise.resolve([]));
-    } finally {
-      for (const one of inputs) one.release();
-    }
+    const { boxes, inputs, answer } = input as Partial<CascadeInput>;
+    if (!boxes || !inputs || answer === undefined) throw new TypeError('the cascade runs only inputs it prepared itself');
+    const named = this.classifier.runBatch
+      ? await this.classifier.runBatch(inputs)
+      : await inputs.reduce<Promise<Prediction[]>>(async (done, one) => [...(await done), await this.classifier.run(one)], Promise.resolve([]));
     const detections: Detection[] = boxes.map((d, i) => {
       const best = named[i]!.top[0]!;
       return {
@@ -109,17 +131,7 @@ export class CascadeModel implements Model {
         ...(best.source ? { source: best.source } : {}),
       };
     });
-    return { ...named[wholeToo ? boxes.length : main]!, kind: 'cascade', detections };
-  }
-
-  /** Nothing detected: the whole frame, as the classifier alone would see it. */
-  private async classifyWhole(image: ImageInput): Promise<Prediction> {
-    const whole = await this.classifier.prepare(image);
-    try {
-      return await this.classifier.run(whole);
-    } finally {
-      whole.release();
-    }
+    return { ...named[answer]!, kind: 'cascade', detections };
   }
 
   async close(): Promise<void> {
