@@ -3,6 +3,16 @@
 
 const COLOURS = ['#ffd54a', '#5fd68a', '#7cc4ff', '#ff8f85', '#e0a3ff'];
 
+/** Items per label, most first ("3 × Tomato"): what a detector or a cascade found in the frame. */
+export function countItems(detections) {
+  const counts = new Map();
+  for (const d of detections ?? []) counts.set(d.label, (counts.get(d.label) ?? 0) + 1);
+  return [...counts].map(([label, count]) => ({ label, count })).sort((a, b) => b.count - a.count || a.label.localeCompare(b.label));
+}
+
+/** The text of one count: "3 × Tomato". */
+export const countText = ({ label, count }) => `${count} \u00d7 ${label}`;
+
 export function drawBoxes(canvas, img, detections) {
   const dpr = window.devicePixelRatio || 1;
   const w = img.clientWidth;
@@ -26,13 +36,16 @@ export function drawBoxes(canvas, img, detections) {
   ctx.lineWidth = 3;
   ctx.font = '600 15px system-ui, sans-serif';
   ctx.textBaseline = 'top';
-  detections.forEach((d, i) => {
+  // One colour per label, so the items of a kind read as a group.
+  const labels = [...new Set(detections.map((d) => d.label))];
+  detections.forEach((d) => {
     const [x1, y1, x2, y2] = d.box;
-    const colour = COLOURS[i % COLOURS.length];
+    const colour = COLOURS[labels.indexOf(d.label) % COLOURS.length];
     const x = x1 * w, y = y1 * h;
     ctx.strokeStyle = colour;
     ctx.strokeRect(x, y, (x2 - x1) * w, (y2 - y1) * h);
-    const text = `${d.label} ${Math.round(d.score * 100)}%`;
+    // A cascade's box: the classifier's name for the crop (starred when learned on this kiosk).
+    const text = `${d.source === 'learned' ? '\u2605 ' : ''}${d.label} ${Math.round(d.score * 100)}%`;
     const tw = ctx.measureText(text).width + 8;
     const ty = y >= 20 ? y - 20 : y;
     ctx.fillStyle = colour;

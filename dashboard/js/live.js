@@ -1,7 +1,7 @@
 // The live view: newest frame (object URLs, the previous one revoked at once so a kiosk left open
 // for days does not leak blobs), the label large enough to read from a step away, detection boxes,
 // fps / latency / provider, and a strip of recent results.
-import { drawBoxes } from './boxes.js';
+import { countItems, countText, drawBoxes } from './boxes.js';
 import { $, el, percent, renderTop, time } from './dom.js';
 
 const HISTORY_MAX = 12;
@@ -15,6 +15,7 @@ export function createLive(socket) {
   const label = $('result-label');
   const score = $('result-score');
   const topList = $('result-top');
+  const countsLine = $('result-counts');
   const fps = $('stat-fps');
   const latency = $('stat-latency');
   const ep = $('stat-ep');
@@ -56,6 +57,9 @@ export function createLive(socket) {
     // Below the threshold nothing was recognised: a neutral colour, never the success green.
     score.classList.toggle('below', !r.label);
     renderTop(topList, r.top);
+    // "3 × Tomato · 1 × Carrots": only rewritten when it changes (15 fps, screen readers).
+    const counts = countItems(r.detections).map(countText).join(' \u00b7 ');
+    if (countsLine.textContent !== counts) countsLine.textContent = counts;
     if (r.latencyMs) latency.textContent = `${Math.round(r.latencyMs.total)} ms`;
     const newest = history[0];
     if (newest && newest.label === name) {
@@ -133,6 +137,7 @@ export function createLive(socket) {
       label.textContent = '—';
       score.textContent = '\u00a0';
       topList.replaceChildren();
+      countsLine.textContent = '';
       historyList.replaceChildren();
       fps.textContent = latency.textContent = ep.textContent = '—';
       demo.hidden = true;
