@@ -141,6 +141,18 @@ describe('rest when nothing moves (real JPEGs, real sharp, the real default clas
     for (const r of inferred) expect(r.label).to.equal('Carrots');
   });
 
+  it('never reuses a result from before the learned classes changed', async () => {
+    let generation = 1;
+    const { source, results } = start(new SceneRest({ changePercent: 1, refreshMs: 60_000, generation: () => generation }));
+    await feed(source, results, carrot[0]!);
+    expect((await feed(source, results, carrot[1]!)).reused).to.equal(true);
+    generation++; // a class taught or forgotten
+    const after = await feed(source, results, carrot[2]!);
+    expect(after.reused).to.equal(undefined);
+    expect(after.latencyMs.inference).to.be.above(0);
+    expect((await feed(source, results, carrot[3]!)).reused).to.equal(true);
+  });
+
   it('with rest off every frame is inferred', async () => {
     const source = new HandFedSource();
     const bus = new ResultBus();

@@ -117,7 +117,10 @@ async function startStages(config: Config, model: Model, learned: LearnedClasses
     await frames.start();
 
     const bus = new ResultBus();
-    const rest = config.rest ? new SceneRest({ changePercent: config.restChange, refreshMs: config.restRefreshMs }) : undefined;
+    // Taught or forgotten classes change the answer for the same scene: never reuse a result from before.
+    const rest = config.rest
+      ? new SceneRest({ changePercent: config.restChange, refreshMs: config.restRefreshMs, generation: () => learned.generation })
+      : undefined;
     const running = (pipeline = new Pipeline({ source: frames, model, bus, rest, logger: logger.child({ stage: 'pipeline' }), stallAfterMs: RESULT_STALE_MS }));
     running.start();
     let fleet: FleetPublisher | null = null;

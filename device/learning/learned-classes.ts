@@ -41,6 +41,7 @@ export interface LearnedClassesOptions {
 export class LearnedClasses implements PredictionExtension {
   private head: ImprintedHead | null = null;
   private lastCheck = 0;
+  private rebuilds = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly model: string | null;
   private readonly refreshMs: number;
@@ -218,8 +219,18 @@ export class LearnedClasses implements PredictionExtension {
     if (this.store.index.refresh()) this.rebuild();
   }
 
+  /**
+   * Changes whenever the learned classes do (here, or within refreshMs in another process): a result
+   * computed before the change is stale, so a pipeline resting on a still scene infers it again.
+   */
+  get generation(): number {
+    this.refreshSoon();
+    return this.rebuilds;
+  }
+
   /** The head from the index's prototypes (or the in-memory ones of a foreign-model session). */
   private rebuild(): void {
+    this.rebuilds++;
     const head = this.embedder.head;
     if (!head || !this.model) return;
     const { model, classes } = this.store.data;

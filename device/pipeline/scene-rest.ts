@@ -21,22 +21,31 @@ export interface SceneRestOptions {
   refreshMs: number;
   /** Monotonic clock (default performance.now). */
   now?: () => number;
+  /**
+   * What the model would answer changes when this does (the classes learned on the kiosk): a result
+   * from before is never reused after it.
+   */
+  generation?: () => number;
 }
 
 /** What to do with a frame. */
 export type RestDecision =
   /** Infer it: the first frame, a changed scene, or the periodic refresh. */
-  | { action: 'infer'; reason: 'first' | 'changed' | 'refresh'; changedPercent: number }
+  | { action: 'infer'; reason: InferReason; changedPercent: number }
   /** The scene is the one last inferred: publish its result again, marked reused. */
   | { action: 'reuse'; result: PipelineResult; changedPercent: number }
   /** Same scene as a frame still in inference: its own result is on the way, so this frame adds nothing. */
   | { action: 'skip'; changedPercent: number };
+
+/** Why a frame is inferred: the first one, a changed scene, the periodic refresh, or learned classes changed. */
+export type InferReason = 'first' | 'changed' | 'refresh' | 'classes';
 
 /** The frame last chosen for inference, and its result once published. */
 interface Reference {
   order: number;
   thumb: Buffer;
   chosenAt: number;
+  generation: number;
   result: PipelineResult | null;
 }
 
@@ -81,14 +90,16 @@ export class SceneRest {
     const thumb = await sceneThumbnail(frame);
     const ref = this.reference;
     const changed = thumb && ref ? changedPercent(thumb, ref.thumb) : 100;
-    const infer = (reason: 'first' | 'changed' | 'refresh'): RestDecision => {
+    const generation = this.options.generation?.() ?? 0;
+    const infer = (reason: InferReason): RestDecision => {
       // An undecodable frame never becomes the reference: the next good frame is compared afresh.
-      this.reference = thumb ? { order, thumb, chosenAt: this.now(), result: null } : null;
+      this.reference = thumb ? { order, thumb, chosenAt: this.now(), generation, result: null } : null;
       if (reason === 'refresh') this.refreshes++;
       return { action: 'infer', reason, changedPercent: changed };
     };
     if (!thumb || !ref) return infer('first');
     if (changed >= this.options.changePercent) return infer('changed');
+    if (generation !== ref.generation) return infer('classes');
     if (this.now() - ref.chosenAt >= this.options.refreshMs) return infer('refresh');
     if (!ref.result) return { action: 'skip', changedPercent: changed };
     this.reused++;
