@@ -3,7 +3,10 @@
  * the exported ONNX run through `vegkiosk classify --json` (real sharp preprocessing, real onnxruntime),
  * not inside PyTorch. The model card's figures and test/model-accuracy.test.ts come from here.
  *
- *   node --import tsx scripts/evaluate-model.ts [--data DIR] [--model F.onnx] [--json] [--record]
+ *   node --import tsx scripts/evaluate-model.ts [--data DIR] [--model F.onnx] [--detector D.onnx] [--detection on|off] [--json] [--record]
+ *
+ * --detector / --detection evaluate a cascade (the detector in front of the classifier, top-1 from the
+ * main item) or the classifier alone; without them, what `classify` runs by default.
  *
  * --record writes the figures into the model's manifest as `evaluation` (the manifest's SHA-256 covers
  * only the .onnx), so the card, the manifest and the test that re-measures them cannot drift apart.
@@ -16,6 +19,8 @@ import { join, resolve } from 'node:path';
 import { CLI, cleanEnv, PACKAGE_ROOT } from './soak-service.ts';
 
 export const DEFAULT_DATA_DIR = resolve(PACKAGE_ROOT, '..', 'shared', 'data');
+/** The default classifier, the one `serve` and `classify` use with no flags. */
+export const DEFAULT_CLASSIFIER = join(PACKAGE_ROOT, 'models', 'vegetables-v2.onnx');
 
 export interface ValPhoto {
   file: string;
@@ -32,6 +37,10 @@ export interface Evaluation {
   /** confusion[truth][prediction], both indices into `labels`. */
   confusion: number[][];
   labels: string[];
+  /** The manifest's score threshold, and at it: the share of photos labelled and the share of those right. */
+  threshold: number;
+  coverage: number;
+  precision: number;
   /** Photos classified wrongly, for the card's "known weaknesses". */
   mistakes: { file: string; truth: string; predicted: string; score: number }[];
 }
@@ -61,10 +70,10 @@ interface ClassifyLine {
   ep: string;
 }
 
-function classifyJson(files: string[], model?: string): Promise<ClassifyLine[]> {
+function classifyJson(files: string[], model?: string, env: Record<string, string> = {}): Promise<ClassifyLine[]> {
   const args = [CLI, 'classify', '--json', ...(model ? ['--model', model] : []), ...files];
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, args, { env: cleanEnv({}), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d));
@@ -77,25 +86,47 @@ function classifyJson(files: string[], model?: string): Promise<ClassifyLine[]> 
   });
 }
 
-export async function evaluateOnGroceryVal(opts: { dataDir?: string; model?: string } = {}): Promise<Evaluation> {
+/**
+ * `detector`/`detection`: the cascade to evaluate (VEGKIOSK_DETECTOR, VEGKIOSK_DETECTION); left out,
+ * the defaults, as `classify` runs with no configuration (the shipped detector in front of the model
+ * once it is installed). Top-1 is the result's top-level `top` either way: the main item's crop, or
+ * the whole photo when nothing is detected.
+ */
+export interface CascadeChoice {
+  detector?: string;
+  detection?: 'on' | 'off';
+}
+
+export async function evaluateOnGroceryVal(opts: { dataDir?: string; model?: string } & CascadeChoice = {}): Promise<Evaluation> {
   const dataDir = opts.dataDir ?? DEFAULT_DATA_DIR;
-  const modelPath = resolve(opts.model ?? join(PACKAGE_ROOT, 'models', 'vegetables-v1.onnx'));
-  const manifest = JSON.parse(readFileSync(modelPath.replace(/\.onnx$/, '.json'), 'utf8')) as { labels: string[] };
+  const modelPath = resolve(opts.model ?? DEFAULT_CLASSIFIER);
+  const manifest = JSON.parse(readFileSync(modelPath.replace(/\.onnx$/, '.json'), 'utf8')) as { labels: string[]; thresholds: { score: number } };
+  const threshold = manifest.thresholds.score;
   const labels = manifest.labels;
   const photos = groceryValPhotos(dataDir, labels);
-  const lines = await classifyJson(photos.map((p) => p.file), opts.model ? modelPath : undefined);
+  const env: Record<string, string> = {
+    ...(opts.detector ? { VEGKIOSK_DETECTOR: resolve(opts.detector), VEGKIOSK_DETECTION: 'on' } : {}),
+    ...(opts.detection ? { VEGKIOSK_DETECTION: opts.detection } : {}),
+  };
+  const lines = await classifyJson(photos.map((p) => p.file), opts.model ? modelPath : undefined, env);
   const byFile = new Map(lines.map((l) => [l.file, l]));
   const index = new Map(labels.map((l, i) => [l, i]));
   const confusion = labels.map(() => labels.map(() => 0));
   const perClass: Evaluation['perClass'] = Object.fromEntries(labels.map((l) => [l, { n: 0, correct: 0 }]));
   const mistakes: Evaluation['mistakes'] = [];
   let correct = 0;
+  let labelled = 0;
+  let labelledRight = 0;
   for (const photo of photos) {
     const line = byFile.get(photo.file);
     if (!line) throw new Error(`vegkiosk classify printed no result for ${photo.file}`);
     const best = line.top[0]!;
     confusion[index.get(photo.label)!]![index.get(best.label)!]!++;
     perClass[photo.label]!.n++;
+    if (best.score >= threshold) {
+      labelled++;
+      if (best.label === photo.label) labelledRight++;
+    }
     if (best.label === photo.label) {
       correct++;
       perClass[photo.label]!.correct++;
@@ -109,6 +140,9 @@ export async function evaluateOnGroceryVal(opts: { dataDir?: string; model?: str
     n: photos.length,
     correct,
     accuracy: photos.length ? correct / photos.length : 0,
+    threshold,
+    coverage: photos.length ? labelled / photos.length : 0,
+    precision: labelled ? labelledRight / labelled : 1,
     perClass,
     confusion,
     labels,
@@ -123,6 +157,10 @@ export interface RecordedEvaluation {
   n: number;
   correct: number;
   top1: number;
+  /** At the manifest's score threshold. */
+  threshold?: number;
+  coverage?: number;
+  precision?: number;
 }
 
 function recordInManifest(e: Evaluation): void {
@@ -134,6 +172,9 @@ function recordInManifest(e: Evaluation): void {
     n: e.n,
     correct: e.correct,
     top1: Math.round(e.accuracy * 1000) / 1000,
+    threshold: e.threshold,
+    coverage: Math.round(e.coverage * 1000) / 1000,
+    precision: Math.round(e.precision * 1000) / 1000,
   };
   manifest.evaluation = evaluation;
   const tmp = `${manifestPath}.tmp`;
@@ -145,6 +186,7 @@ function markdown(e: Evaluation): string {
   const short = e.labels.map((l) => l.replace('-', '').slice(0, 3));
   const rows = [
     `top-1 ${e.accuracy.toFixed(3)} (${e.correct}/${e.n}) on ${e.ep}, ${e.model}`,
+    `at the score threshold ${e.threshold}: coverage ${e.coverage.toFixed(3)}, precision ${e.precision.toFixed(3)}`,
     '',
     '| class | correct / n |',
     '| --- | --- |',
@@ -167,7 +209,12 @@ async function main(argv: string[]): Promise<void> {
     process.stderr.write(`evaluate-model: no Grocery Store data at ${dataDir} (expected grocery/dataset/val.txt; pass --data DIR)\n`);
     process.exit(2);
   }
-  const result = await evaluateOnGroceryVal({ dataDir, model: value('--model') });
+  const detection = value('--detection');
+  if (detection !== undefined && detection !== 'on' && detection !== 'off') {
+    process.stderr.write('evaluate-model: --detection is on or off\n');
+    process.exit(2);
+  }
+  const result = await evaluateOnGroceryVal({ dataDir, model: value('--model'), detector: value('--detector'), detection });
   if (argv.includes('--record')) recordInManifest(result);
   process.stdout.write((argv.includes('--json') ? JSON.stringify(result, null, 1) : markdown(result)) + '\n');
 }

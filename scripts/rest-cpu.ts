@@ -52,7 +52,7 @@ async function main(argv: string[]): Promise<void> {
   const env: Record<string, string> = { VEGKIOSK_CAMERA_FPS: fps, VEGKIOSK_LOG_LEVEL: 'info', VEGKIOSK_INFERENCE_THREADS: '1' };
   if (value('--detector')) Object.assign(env, { VEGKIOSK_DETECTOR: resolve(value('--detector')!), VEGKIOSK_DETECTION: 'on' });
   if (value('--detection')) env.VEGKIOSK_DETECTION = value('--detection')!;
-  const model = resolve(value('--model') ?? join(PACKAGE_ROOT, 'models', 'vegetables-v1.onnx'));
+  const model = resolve(value('--model') ?? join(PACKAGE_ROOT, 'models', 'vegetables-v2.onnx'));
 
   const dirs: string[] = [mkdtempSync(join(tmpdir(), 'vegkiosk-rest-frame-'))];
   const services: LiveService[] = [];

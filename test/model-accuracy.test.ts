@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_DATA_DIR, evaluateOnGroceryVal, type RecordedEvaluation } from '../scripts/evaluate-model.ts';
+import { DEFAULT_CLASSIFIER, DEFAULT_DATA_DIR, evaluateOnGroceryVal, type RecordedEvaluation } from '../scripts/evaluate-model.ts';
 import { PACKAGE_ROOT } from '../scripts/soak-service.ts';
 
 const VAL_LIST = join(DEFAULT_DATA_DIR, 'grocery', 'dataset', 'val.txt');
@@ -17,8 +17,8 @@ describe('default model accuracy (Grocery val vegetables through vegkiosk classi
   });
 
   it('scores what its manifest and model card say, through the real preprocessing and onnxruntime', async () => {
-    const manifest = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'models', 'vegetables-v1.json'), 'utf8')) as { evaluation?: RecordedEvaluation };
-    expect(manifest.evaluation, 'models/vegetables-v1.json has no "evaluation" (run scripts/evaluate-model.ts --record)').to.be.an('object');
+    const manifest = JSON.parse(readFileSync(DEFAULT_CLASSIFIER.replace(/\.onnx$/, '.json'), 'utf8')) as { evaluation?: RecordedEvaluation };
+    expect(manifest.evaluation, `${DEFAULT_CLASSIFIER.replace(/\.onnx$/, '.json')} has no "evaluation" (run scripts/evaluate-model.ts --record)`).to.be.an('object');
     const recorded = manifest.evaluation!;
     const measured = await evaluateOnGroceryVal();
     expect(measured.n).to.equal(recorded.n);

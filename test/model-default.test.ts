@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { loadModelFiles } from '../device/inference/manifest.ts';
@@ -7,7 +7,7 @@ import type { ModelManifest } from '../device/inference/model.ts';
 import { VEGETABLE_LABELS } from '../scripts/onnx/make-test-models.ts';
 import { PACKAGE_ROOT } from '../scripts/soak-service.ts';
 
-const MODEL = join(PACKAGE_ROOT, 'models', 'vegetables-v1.onnx');
+const MODEL = join(PACKAGE_ROOT, 'models', 'vegetables-v2.onnx');
 
 /** Protobuf varint at `at` in `buf`: [value, position after it]. */
 function varint(buf: Uint8Array, at: number): [number, number] {
@@ -49,7 +49,7 @@ function opsetImports(bytes: Uint8Array): { domain: string; version: number }[] 
   return out;
 }
 
-describe('the shipped default model (models/vegetables-v1)', function () {
+describe('the shipped default model (models/vegetables-v2)', function () {
   this.timeout(60_000);
   let session: ort.InferenceSession;
   let bytes: Buffer;
@@ -67,16 +67,15 @@ describe('the shipped default model (models/vegetables-v1)', function () {
     await session?.release();
   });
 
-  it('is at most 10 MB and needs no opset below 13', () => {
-    expect(statSync(MODEL).size).to.be.at.most(10_000_000);
+  it('is at most 15 MB and needs no opset below 13', () => {
+    expect(statSync(MODEL).size).to.be.at.most(15_000_000);
     const onnx = opsetImports(bytes).find((o) => o.domain === '');
     expect(onnx, 'an ai.onnx opset import').to.not.equal(undefined);
     expect(onnx!.version).to.be.at.least(13);
   });
 
   it('takes any batch size and gives logits [N,15] and an L2-normalised embedding [N,D] per image', async () => {
-    const [w, h] = [96, 96];
-    expect([manifest.input.width, manifest.input.height]).to.deep.equal([w, h]);
+    const [w, h] = [manifest.input.width, manifest.input.height];
     const image = (seed: number) => Float32Array.from({ length: 3 * w * h }, (_, i) => Math.sin(i * 0.37 + seed) * 1.5);
     const batch = new Float32Array(3 * 3 * w * h);
     [0, 1, 2].forEach((k) => batch.set(image(k), k * 3 * w * h));
@@ -94,5 +93,25 @@ describe('the shipped default model (models/vegetables-v1)', function () {
     const logits = out.logits!.data as Float32Array;
     const single = alone.logits!.data as Float32Array;
     for (let c = 0; c < 15; c++) expect(single[c]).to.be.closeTo(logits[15 + c]!, 1e-3);
+  });
+
+  it('has a cosine head: logits are the manifest scale times the embedding against the normalised class weights', async () => {
+    // The rule a kiosk relies on to add a learned class (weight imprinting): one more normalised row.
+    const head = (JSON.parse(readFileSync(MODEL.replace(/\.onnx$/, '.json'), 'utf8')) as { head?: { kind: string; scale: number } }).head;
+    expect(head?.kind).to.equal('cosine');
+    const [w, h] = [manifest.input.width, manifest.input.height];
+    const x = Float32Array.from({ length: 3 * w * h }, (_, i) => Math.cos(i * 0.11));
+    const out = await session.run({ input: new ort.Tensor('float32', x, [1, 3, h, w]) });
+    const weights = out.class_weights!;
+    const dim = out.embedding!.dims[1]!;
+    expect(weights.dims).to.deep.equal([15, dim]);
+    const W = weights.data as Float32Array;
+    const e = out.embedding!.data as Float32Array;
+    for (let c = 0; c < 15; c++) {
+      const row = W.subarray(c * dim, (c + 1) * dim);
+      expect(Math.hypot(...row), `class ${c} weight norm`).to.be.closeTo(1, 1e-4);
+      const cos = row.reduce((sum, v, i) => sum + v * e[i]!, 0);
+      expect((out.logits!.data as Float32Array)[c]).to.be.closeTo(head!.scale * cos, 1e-3);
+    }
   });
 });

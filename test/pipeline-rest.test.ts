@@ -53,7 +53,7 @@ describe('rest when nothing moves (real JPEGs, real sharp, the real default clas
 
   before(async () => {
     data = tempDir();
-    model = await WorkerModel.load(join(PACKAGE_ROOT, 'models', 'vegetables-v1.onnx'), { executionProviders: ['cpu'], threads: 1, dataDir: data.path, logLevel: 'silent' });
+    model = await WorkerModel.load(join(PACKAGE_ROOT, 'models', 'vegetables-v2.onnx'), { executionProviders: ['cpu'], threads: 1, dataDir: data.path, logLevel: 'silent' });
     carrot = await Promise.all([0, 1, 2, 3].map((noise) => cameraFrame('04-carrot.jpg', noise)));
     tomatoes = await cameraFrame('11-tomatoes.jpg');
   });

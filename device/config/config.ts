@@ -52,7 +52,7 @@ export const CONFIG_KEYS = {
     description: 'A source that delivers no frame for this long is restarted (with backoff).',
   }),
   model: path({
-    env: 'VEGKIOSK_MODEL', default: 'models/vegetables-v1.onnx', nonEmpty: true,
+    env: 'VEGKIOSK_MODEL', default: 'models/vegetables-v2.onnx', nonEmpty: true,
     description: 'Path of the .onnx model; its .json manifest must sit beside it. With detection on, the classifier that names each detected item (a detector here runs alone).',
   }),
   detection: onOff({
