@@ -8,8 +8,9 @@ Then export (train_detector.py prints the same command at its end):
         --checkpoint /tmp/vk-det/produce-detector-v1/best.pt --out models/produce-detector-v1.onnx
 Settings are for a 2-core CPU shared with another training job: 320 px (the COCO export costs 10 ms
 per frame at one thread at 320 against 17 ms at 416, and training 1.7x less), the backbone frozen but
-for its last stage, decoded pictures cached (/tmp/vk-det/cache, 1.3 GB). About 6 s per step of 16
-pictures there, so 10 epochs of 60 steps plus validation take about 75 minutes; --stop-after N splits it.
+for its last stage, decoded pictures cached (/tmp/vk-det/cache, 1.3 GB). From 2.5 s (CPU to itself) to
+6 s (shared) per step of 16 pictures, so 13 epochs of 60 steps plus validation take 40 to 100 minutes;
+--stop-after N splits a run, and running the command again resumes from the last epoch.
 """
 name = "produce-detector-v1"
 version = "1.0.0"
@@ -22,7 +23,7 @@ input_size = 320
 
 # An "epoch" here is a fixed number of steps (a quarter of a pass over the 3,831 pictures), so checkpoints
 # and validation come every few minutes even on a loaded CPU.
-epochs = 10
+epochs = 13
 steps_per_epoch = 60
 batch = 16
 
