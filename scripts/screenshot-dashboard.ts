@@ -1,7 +1,7 @@
 /**
- * Screenshot of the dashboard's live view for the README: the real `vegkiosk serve` with the
- * generated test classifier and the synthetic test pattern (no photos), signed in as an admin in
- * Debian's Chromium.
+ * Screenshot of the dashboard's live view for the README: the real `vegkiosk serve` with the shipped
+ * default models, replaying the shipped demo photos (what `npm start` shows without a camera), signed in
+ * as an admin in Debian's Chromium.
  *
  *   npx tsx scripts/screenshot-dashboard.ts [out.png] [--phone]
  */
@@ -13,7 +13,10 @@ const args = process.argv.slice(2);
 const phone = args.includes('--phone');
 const out = resolve(args.find((a) => !a.startsWith('--')) ?? resolve(PACKAGE_ROOT, 'dashboard/screenshot-live.png'));
 
-const kiosk = await startKiosk(async () => 'synthetic', { VEGKIOSK_CAMERA_FPS: '10' });
+const kiosk = await startKiosk(async () => 'demo', {
+  VEGKIOSK_CAMERA_FPS: '10',
+  VEGKIOSK_MODEL: resolve(PACKAGE_ROOT, 'models', 'vegetables-v2.onnx'),
+});
 const browser = await launchBrowser();
 try {
   const secret = kiosk.enroll('sam', 'admin');

@@ -6,7 +6,8 @@
 
 Steps: the samples (samples.py's rules), the frozen trunk's view cache (views.py), grouped K-fold
 cross-validation on the Grocery train photos (its out-of-fold scores fit the temperature), the extra
-seeds' val figures, then the shipped run, its score threshold (chosen on val) and its ONNX + manifest. Writes
+seeds' runs (the soup seeds' average is the shipped weights; the extra seeds only measure the spread), its
+score threshold (chosen on val) and its ONNX + manifest. Writes
 <out>/<name>.onnx, <out>/<name>.json and <cache-dir>/<name>-results.json (every figure the model card
 quotes).
 """
@@ -50,7 +51,7 @@ def parse_args(argv=None):
     p.add_argument("--cache-dir", default="/tmp/vegkiosk-cache")
     p.add_argument("--out", default=os.path.join(REPO, "models"))
     p.add_argument("--skip-cv", action="store_true", help="no cross-validation (the recipe's recorded temperature, else 1)")
-    p.add_argument("--skip-seeds", action="store_true")
+    p.add_argument("--skip-seeds", action="store_true", help="no extra seeds (the soup seeds still run)")
     p.add_argument("--no-export", action="store_true")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -152,16 +153,23 @@ def main(argv=None):
         save()
 
     everything = list(range(len(train_samples)))
-    if not a.skip_seeds:
-        results["seeds"] = {}
-        for seed in r.extra_seeds:
-            model = fit_once(r, trunk_state, feats, owners, train_samples, everything, seed, start)
-            logits, _ = predict(model, val_feats, start)
-            results["seeds"][str(seed)] = int((logits.argmax(1) == val_labels).sum())
-            log(f"seed {seed}: val {results['seeds'][str(seed)]}/{len(val_labels)}")
-            save()
-
-    model = fit_once(r, trunk_state, feats, owners, train_samples, everything, r.seed, start)
+    # The shipped weights are the average of the soup seeds' runs ("model soup", Wortsman et al. 2022):
+    # fine-tuned from the same ImageNet weights, their average is one network as cheap as each, and it
+    # smooths the seed-to-seed spread. Each run's own val is the spread the card reports.
+    members = []
+    results["seeds"] = {}
+    seeds = r.soup_seeds + ([] if a.skip_seeds else [s for s in r.extra_seeds if s not in r.soup_seeds])
+    for seed in seeds:
+        member = fit_once(r, trunk_state, feats, owners, train_samples, everything, seed, start)
+        logits, _ = predict(member, val_feats, start)
+        results["seeds"][str(seed)] = int((logits.argmax(1) == val_labels).sum())
+        log(f"seed {seed}: val {results['seeds'][str(seed)]}/{len(val_labels)}")
+        if seed in r.soup_seeds:
+            members.append(member)
+        save()
+    model = members[0]
+    model.load_state_dict({k: torch.stack([m.state_dict()[k].float() for m in members]).mean(0)
+                           for k in model.state_dict()})
     logits, _ = predict(model, val_feats, start)
     probs = C.softmax(logits / temperature)
     correct = probs.argmax(1) == val_labels
