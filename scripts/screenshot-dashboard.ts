@@ -16,6 +16,7 @@ const out = resolve(args.find((a) => !a.startsWith('--')) ?? resolve(PACKAGE_ROO
 const kiosk = await startKiosk(async () => 'demo', {
   VEGKIOSK_CAMERA_FPS: '10',
   VEGKIOSK_MODEL: resolve(PACKAGE_ROOT, 'models', 'vegetables-v2.onnx'),
+  VEGKIOSK_DETECTION: 'on',
 });
 const browser = await launchBrowser();
 try {

@@ -70,6 +70,8 @@ describe('dashboard "Teach" view in Chromium against the real `vegkiosk serve` (
       }
       const card = p.locator(`.teach-class[data-label="${product}"]`);
       await card.waitFor();
+      // The card is drawn before its thumbnails have all arrived: wait for the fifth, then count.
+      await card.locator('.thumbs img').nth(4).waitFor();
       expect(await card.locator('.thumbs img').count()).to.equal(5);
       await p.waitForFunction(() => [...document.querySelectorAll('.thumbs img')].every((i) => (i as HTMLImageElement).naturalWidth > 0));
       expect(await card.locator('figcaption').first().textContent()).to.match(new RegExp(`seen as ${product} \\d`));
