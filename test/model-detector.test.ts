@@ -11,8 +11,8 @@ const PRODUCE_LABELS = ['apple', 'banana', 'bell_pepper', 'cabbage', 'carrot', '
   'eggplant', 'garlic', 'grape', 'kiwi', 'lemon', 'lettuce', 'mango', 'onion', 'orange', 'pineapple', 'potato',
   'sweetpotato', 'tomato', 'watermelon'];
 
-/** Of the first 20 valid photos, whose first labelled object the shipped model finds (the shipped one finds 8 at 0.05). */
-const FIRST_OBJECTS_FOUND = 6;
+/** Of the first 20 valid photos, whose first labelled object the shipped model finds (the shipped one finds 14 at 0.05). */
+const FIRST_OBJECTS_FOUND = 12;
 
 describe('the shipped produce detector (models/produce-detector-v1)', function () {
   this.timeout(60_000);

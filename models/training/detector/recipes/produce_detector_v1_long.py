@@ -1,6 +1,6 @@
 """produce-detector-v1, long schedule: the same recipe with three times the steps, for when the CPU is free.
 
-The 13-epoch run reached valid mAP@0.5 0.43 still climbing about 0.03 an epoch (models/produce-detector-v1.md);
+The 13-epoch run reached valid mAP@0.5 0.46 by epoch 10, still climbing about 0.03 an epoch (models/produce-detector-v1.md);
 this is the run that should replace it. About 1 s per step with the CPU to itself, so about 50 minutes.
     nice -n 10 /usr/bin/python3 models/training/detector/train_detector.py \
         models/training/detector/recipes/produce_detector_v1_long.py
