@@ -3,7 +3,7 @@
 Temperature scaling (Guo et al. 2017): one T > 0 for all classes, fitted to minimise the negative
 log-likelihood of held-out predictions; the exported logits are divided by it, which changes no ranking,
 only how far a softmax score can be trusted. The threshold is then the lowest score that keeps the
-precision of the labelled photos at or above a target while as many photos as possible get a label.
+precision of the labelled photos at or above a target while the coverage target is just kept.
 """
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ def nll(logits: np.ndarray, labels: np.ndarray) -> float:
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Golden-section search of log T in [log 0.05, log 20] (NLL is unimodal in T)."""
-    lo, hi = np.log(0.05), np.log(20.0)
+    """Golden-section search of log T in [log 0.002, log 20] (NLL is unimodal in T). Raw cosines
+    (a class-means head) need T far below 1: their own-class margin is a few tenths."""
+    lo, hi = np.log(0.002), np.log(20.0)
     ratio = (np.sqrt(5) - 1) / 2
     a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
     fa, fb = nll(logits / np.exp(a), labels), nll(logits / np.exp(b), labels)
@@ -53,13 +54,14 @@ def coverage_precision(scores: np.ndarray, correct: np.ndarray, thresholds) -> l
 
 def choose_threshold(scores: np.ndarray, correct: np.ndarray, min_precision: float, min_coverage: float,
                      grid=None) -> float:
-    """The lowest threshold on the grid whose precision reaches min_precision; among several, the
-    lowest keeps the most coverage. When none reaches it with min_coverage, the one with the best
-    precision among those that keep min_coverage."""
+    """The highest threshold on the grid that still labels min_coverage of the photos with a precision of
+    at least min_precision: an unattended kiosk should abstain ("No match") on as much as the coverage
+    target allows, an empty scale included. When none reaches both, the most precise that keeps
+    min_coverage (the highest of equals)."""
     grid = np.round(np.arange(0.05, 0.96, 0.01), 2) if grid is None else grid
     rows = coverage_precision(scores, correct, grid)
     ok = [r for r in rows if r["precision"] >= min_precision and r["coverage"] >= min_coverage]
     if ok:
-        return ok[0]["threshold"]
+        return ok[-1]["threshold"]
     keep = [r for r in rows if r["coverage"] >= min_coverage] or rows[:1]
-    return max(keep, key=lambda r: (r["precision"], -r["threshold"]))["threshold"]
+    return max(keep, key=lambda r: (r["precision"], r["threshold"]))["threshold"]

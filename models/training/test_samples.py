@@ -123,13 +123,20 @@ class Calibration(unittest.TestCase):
         t = C.fit_temperature(true_logits * 3.0, labels)
         self.assertAlmostEqual(t, 3.0, delta=0.3)
 
-    def test_threshold_is_the_lowest_that_reaches_the_precision(self):
+    def test_threshold_is_the_highest_that_keeps_the_coverage_at_the_precision(self):
         scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1])
         correct = np.array([1, 1, 1, 1, 1, 1, 1, 1, 0, 0], dtype=bool)
-        self.assertEqual(C.choose_threshold(scores, correct, 0.95, 0.5), 0.16)
-        rows = C.coverage_precision(scores, correct, [0.16])
-        self.assertEqual(rows[0]["coverage"], 0.8)
-        self.assertEqual(rows[0]["precision"], 1.0)
+        # 60 % coverage: 0.4 is the highest threshold that still labels six photos, all right
+        self.assertEqual(C.choose_threshold(scores, correct, 0.95, 0.6), 0.4)
+        rows = C.coverage_precision(scores, correct, [0.4, 0.16])
+        self.assertEqual(rows[0]["coverage"], 0.6)
+        self.assertEqual(rows[1]["coverage"], 0.8)
+        self.assertEqual(rows[1]["precision"], 1.0)
+
+    def test_without_a_threshold_that_reaches_both_the_most_precise_keeping_the_coverage(self):
+        scores = np.array([0.9, 0.8, 0.7, 0.6])
+        correct = np.array([0, 1, 1, 1], dtype=bool)
+        self.assertEqual(C.choose_threshold(scores, correct, 0.95, 0.75), 0.6)
 
 
 if __name__ == "__main__":
