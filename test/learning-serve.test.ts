@@ -174,6 +174,12 @@ describe('learning while `vegkiosk serve` runs (HTTPS API, WebSocket, CLI, resta
       label = res.json().label;
     }
     expect(label).to.equal('Green Apple');
+    // classify --json on the console says the label was taught here, as the WebSocket results do
+    const classified = runCli(['classify', '--json', photos[0]!], cliEnv());
+    expect(classified.status, classified.stderr).to.equal(0);
+    const line = JSON.parse(classified.stdout.trim().split('\n')[0]!);
+    expect(line.label).to.equal('Green Apple');
+    expect(line.source).to.equal('learned');
     const list = runCli(['learn', '--list', '--json'], cliEnv());
     expect(list.status, list.stderr).to.equal(0);
     expect(JSON.parse(list.stdout).classes).to.deep.include.members([

@@ -54,9 +54,11 @@ export async function classifyCommand(argv: string[]): Promise<number> {
         const input = await model.prepare(await readFile(file));
         const prediction = await model.run(input).finally(() => input.release());
         const ms = Math.round((performance.now() - started) * 100) / 100;
-        const { label, score, top, detections } = prediction;
+        const { label, score, source, top, detections } = prediction;
         if (json) {
-          process.stdout.write(JSON.stringify({ file, label, score, top, detections, ms, ep: model.executionProvider }) + '\n');
+          // `source` only for a label taught on this kiosk, as in results on the WebSocket and MQTT
+          const line = { file, label, score, ...(source ? { source } : {}), top, detections, ms, ep: model.executionProvider };
+          process.stdout.write(JSON.stringify(line) + '\n');
         } else {
           const shown = label ?? `(below threshold; best ${top[0]?.label ?? '-'})`;
           const extra = detections.length ? `  ${detections.length} detection(s)` : '';
