@@ -157,6 +157,11 @@ def main(argv=None):
             include = [i for i in range(len(train_samples)) if i not in held]
             model = fit_once(r, trunk_state, feats, owners, train_samples, include, r.seed + k, start)
             rows = [row_of[i] for i in fold]
+            if r.head == "class-means":
+                # the fold's head from the class means of the Grocery photos it trained on
+                kept = [i for i in g_train if i not in held]
+                imprint_class_means(model, fold_feats[[row_of[i] for i in kept]],
+                                    np.array([train_samples[i].label for i in kept]), start, len(S.VEG_LABELS))
             logits, _ = predict(model, fold_feats[rows], start)
             oof[rows] = logits
             acc = float((logits.argmax(1) == np.array([train_samples[i].label for i in fold])).mean())
@@ -180,8 +185,16 @@ def main(argv=None):
     members = []
     results["seeds"] = {}
     seeds = r.soup_seeds + ([] if a.skip_seeds else [s for s in r.extra_seeds if s not in r.soup_seeds])
+    g_train = [i for i, s in enumerate(train_samples) if s.source == S.GROCERY]
+    g_feats = V.build_eval_cache(trunk, [train_samples[i].path for i in g_train], r.input_size, r.cache_cut,
+                                 a.cache_dir)
+    if start > r.cache_cut:
+        g_feats = V.advance(trunk, g_feats, r.cache_cut, start)
+    g_labels = np.array([train_samples[i].label for i in g_train])
     for seed in seeds:
         member = fit_once(r, trunk_state, feats, owners, train_samples, everything, seed, start)
+        if r.head == "class-means" and seed not in r.soup_seeds:
+            imprint_class_means(member, g_feats, g_labels, start, len(S.VEG_LABELS))
         logits, _ = predict(member, val_feats, start)
         results["seeds"][str(seed)] = int((logits.argmax(1) == val_labels).sum())
         log(f"seed {seed}: val {results['seeds'][str(seed)]}/{len(val_labels)}")
@@ -192,13 +205,7 @@ def main(argv=None):
     model.load_state_dict({k: torch.stack([m.state_dict()[k].float() for m in members]).mean(0)
                            for k in model.state_dict()})
     if r.head == "class-means":
-        g_train = [i for i, s in enumerate(train_samples) if s.source == S.GROCERY]
-        g_feats = V.build_eval_cache(trunk, [train_samples[i].path for i in g_train], r.input_size, r.cache_cut,
-                                     a.cache_dir)
-        if start > r.cache_cut:
-            g_feats = V.advance(trunk, g_feats, r.cache_cut, start)
-        scale = imprint_class_means(model, g_feats, np.array([train_samples[i].label for i in g_train]), start,
-                                    len(S.VEG_LABELS))
+        scale = imprint_class_means(model, g_feats, g_labels, start, len(S.VEG_LABELS))
         temperature = 1.0  # the scale itself was fitted
         results["head"] = {"kind": "class-means", "scale": scale}
         log(f"head: class means of the Grocery train photos, scale {scale:.2f}")
