@@ -1,30 +1,8 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { loadConfig } from '../config/load-config.ts';
+import { collectImages } from './image-files.ts';
 import { modelOverrides, openModel } from './load-model.ts';
 import { parseArgs, stringFlag, UsageError } from './usage.ts';
-
-const IMAGE_FILE = /\.(jpe?g|png|webp)$/i;
-
-/** Files named, and image files found (recursively, in name order) in directories named. */
-async function collectImages(paths: string[]): Promise<string[]> {
-  const files: string[] = [];
-  for (const path of paths) {
-    let info;
-    try {
-      info = await stat(path);
-    } catch {
-      throw new UsageError(`${path}: no such file or directory`);
-    }
-    if (info.isDirectory()) {
-      const entries = await readdir(path, { recursive: true, withFileTypes: true });
-      files.push(...entries.filter((e) => e.isFile() && IMAGE_FILE.test(e.name)).map((e) => join(e.parentPath, e.name)).sort());
-    } else {
-      files.push(path);
-    }
-  }
-  return files;
-}
 
 /** `--min-score S`: a number from 0 to 1 that replaces the manifest's score threshold. */
 function minScoreFlag(value: string | undefined): number | undefined {
