@@ -69,3 +69,18 @@ export function renderTop(list, top) {
     el('span', {}, `${Math.round(t.score * 100)} %`),
   )));
 }
+
+/** Makes `zone` take dropped files (highlighted while dragged over) and hands them to `onFiles`. */
+export function acceptDrops(zone, onFiles) {
+  zone.addEventListener('dragover', (ev) => {
+    ev.preventDefault();
+    zone.classList.add('over');
+  });
+  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+  zone.addEventListener('drop', (ev) => {
+    ev.preventDefault();
+    zone.classList.remove('over');
+    const files = [...(ev.dataTransfer?.files ?? [])];
+    if (files.length) onFiles(files);
+  });
+}

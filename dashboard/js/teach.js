@@ -2,7 +2,7 @@
 // one frame: POST {"fromCamera": true}) or dropped files (each its own request). Below, every class
 // taught on this kiosk with its examples as thumbnails and what each is recognised as now.
 import { api } from './api.js';
-import { $, el, percent, setMessage } from './dom.js';
+import { $, acceptDrops, el, percent, setMessage } from './dom.js';
 
 const LABEL = /^[A-Za-z0-9 _-]{1,40}$/;
 const MAX_BYTES = 10 * 1024 * 1024;
@@ -85,17 +85,7 @@ export function createTeach() {
     if (input.files?.length) uploadFiles([...input.files]);
     input.value = '';
   });
-  drop.addEventListener('dragover', (ev) => {
-    ev.preventDefault();
-    drop.classList.add('over');
-  });
-  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-  drop.addEventListener('drop', (ev) => {
-    ev.preventDefault();
-    drop.classList.remove('over');
-    const files = [...(ev.dataTransfer?.files ?? [])];
-    if (files.length) uploadFiles(files);
-  });
+  acceptDrops(drop, uploadFiles);
 
   function thumb(cls, example) {
     const seen = example.recognised;

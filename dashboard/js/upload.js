@@ -2,7 +2,7 @@
 // `image`; the server checks the content, so the type filter here is only a convenience.
 import { api } from './api.js';
 import { drawBoxes } from './boxes.js';
-import { $, percent, renderTop, setMessage } from './dom.js';
+import { $, acceptDrops, percent, renderTop, setMessage } from './dom.js';
 
 const MAX_BYTES = 10 * 1024 * 1024;
 
@@ -61,17 +61,7 @@ export function createUpload() {
   }
 
   input.addEventListener('change', () => { if (input.files?.[0]) void classify(input.files[0]); });
-  drop.addEventListener('dragover', (ev) => {
-    ev.preventDefault();
-    drop.classList.add('over');
-  });
-  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-  drop.addEventListener('drop', (ev) => {
-    ev.preventDefault();
-    drop.classList.remove('over');
-    const file = ev.dataTransfer?.files?.[0];
-    if (file) void classify(file);
-  });
+  acceptDrops(drop, (files) => void classify(files[0]));
 
   return {
     reset() {
