@@ -140,15 +140,19 @@ def main(argv=None):
         with open(out_path, "w") as f:
             json.dump(results, f, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
 
+    # The Grocery train photos' runtime views: the folds' held-out photos, and the photos whose class
+    # means make a class-means head.
+    g_train = [i for i, s in enumerate(train_samples) if s.source == S.GROCERY]
+    g_feats = V.build_eval_cache(trunk, [train_samples[i].path for i in g_train], r.input_size, r.cache_cut,
+                                 a.cache_dir)
+    if start > r.cache_cut:
+        g_feats = V.advance(trunk, g_feats, r.cache_cut, start)
+    g_labels = np.array([train_samples[i].label for i in g_train])
+
     # without cross-validation, the temperature a full run fitted (recorded in the recipe) is reused
     temperature = float(getattr(r, "temperature", None) or 1.0)
     if not a.skip_cv:
         folds = S.grouped_folds(train_samples, r.cv_folds)
-        g_train = [i for i, s in enumerate(train_samples) if s.source == S.GROCERY]
-        fold_feats = V.build_eval_cache(trunk, [train_samples[i].path for i in g_train], r.input_size, r.cache_cut,
-                                        a.cache_dir)
-        if start > r.cache_cut:
-            fold_feats = V.advance(trunk, fold_feats, r.cache_cut, start)
         row_of = {i: j for j, i in enumerate(g_train)}
         oof = np.zeros((len(g_train), len(S.VEG_LABELS)), dtype=np.float32)
         accs = []
@@ -160,16 +164,16 @@ def main(argv=None):
             if r.head == "class-means":
                 # the fold's head from the class means of the Grocery photos it trained on
                 kept = [i for i in g_train if i not in held]
-                imprint_class_means(model, fold_feats[[row_of[i] for i in kept]],
+                imprint_class_means(model, g_feats[[row_of[i] for i in kept]],
                                     np.array([train_samples[i].label for i in kept]), start, len(S.VEG_LABELS))
-            logits, _ = predict(model, fold_feats[rows], start)
+            logits, _ = predict(model, g_feats[rows], start)
             oof[rows] = logits
             acc = float((logits.argmax(1) == np.array([train_samples[i].label for i in fold])).mean())
             accs.append(acc)
             log(f"fold {k}: {acc:.3f} ({len(fold)} photos)")
             results["cv"] = {"folds": accs}
             save()
-        oof_labels = np.array([train_samples[i].label for i in g_train])
+        oof_labels = g_labels
         temperature = C.fit_temperature(oof, oof_labels)
         probs = C.softmax(oof / temperature)
         results["cv"] = {"folds": accs, "mean": float(np.mean(accs)), "temperature": temperature,
@@ -185,12 +189,6 @@ def main(argv=None):
     members = []
     results["seeds"] = {}
     seeds = r.soup_seeds + ([] if a.skip_seeds else [s for s in r.extra_seeds if s not in r.soup_seeds])
-    g_train = [i for i, s in enumerate(train_samples) if s.source == S.GROCERY]
-    g_feats = V.build_eval_cache(trunk, [train_samples[i].path for i in g_train], r.input_size, r.cache_cut,
-                                 a.cache_dir)
-    if start > r.cache_cut:
-        g_feats = V.advance(trunk, g_feats, r.cache_cut, start)
-    g_labels = np.array([train_samples[i].label for i in g_train])
     for seed in seeds:
         member = fit_once(r, trunk_state, feats, owners, train_samples, everything, seed, start)
         if r.head == "class-means" and seed not in r.soup_seeds:
