@@ -8,7 +8,8 @@ import { missingPrograms, SYSTEM_PYTHON, type TestProgramId } from './support/te
 // The training recipe's rules are Python unittest suites in models/training/: which photos the classifier
 // trains and validates on (held-back classes, sources, folds) and its score calibration (test_samples,
 // numpy only), and the ImageNet MobileNetV2 conversion (test_mobilenet_v2: torch, the pretrained file and
-// the photos; each case skips itself with the reason when its part is absent). Each suite runs once here
+// the photos; each case skips itself with the reason when its part is absent), and the int8 quantiser's
+// rules (test_quantize_classifier: numpy; its graph case needs python3-onnx). Each suite runs once here
 // and each of its cases is reported as a test of its own.
 const TRAINING_DIR = join(PACKAGE_ROOT, 'models', 'training');
 
@@ -21,6 +22,7 @@ interface PythonSuite {
 const SUITES: PythonSuite[] = [
   { module: 'test_samples', title: 'classifier data rules and calibration', needs: ['python3', 'numpy'] },
   { module: 'test_mobilenet_v2', title: 'ImageNet MobileNetV2 read from TFLite', needs: ['python3', 'numpy', 'torch'] },
+  { module: 'test_quantize_classifier', title: 'int8 quantiser rules', needs: ['python3', 'numpy'] },
 ];
 
 for (const suite of SUITES) {
