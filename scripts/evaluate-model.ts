@@ -163,6 +163,11 @@ export interface RecordedEvaluation {
   precision?: number;
 }
 
+/** The figures `--record` wrote into a model's manifest, if any. */
+export function recordedEvaluation(modelPath: string): RecordedEvaluation | undefined {
+  return (JSON.parse(readFileSync(modelPath.replace(/\.onnx$/, '.json'), 'utf8')) as { evaluation?: RecordedEvaluation }).evaluation;
+}
+
 function recordInManifest(e: Evaluation): void {
   const manifestPath = e.model.replace(/\.onnx$/, '.json');
   const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as Record<string, unknown>;

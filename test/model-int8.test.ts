@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { loadModelFiles } from '../device/inference/manifest.ts';
-import { DEFAULT_DATA_DIR, evaluateOnGroceryVal, type RecordedEvaluation } from '../scripts/evaluate-model.ts';
+import { DEFAULT_DATA_DIR, evaluateOnGroceryVal, recordedEvaluation } from '../scripts/evaluate-model.ts';
 import { PACKAGE_ROOT } from '../scripts/soak-service.ts';
 
 // The int8 variant of the default classifier (models/training/quantize_classifier.py): opt-in through
@@ -53,8 +53,8 @@ describe('int8 classifier variant (models/vegetables-v2-int8.onnx)', function ()
       console.log(`      skipped: needs the Grocery Store photos in ${DEFAULT_DATA_DIR} (../shared/data beside the checkout)`);
       this.skip();
     }
-    const recorded = (JSON.parse(readFileSync(INT8.replace(/\.onnx$/, '.json'), 'utf8')) as { evaluation?: RecordedEvaluation }).evaluation;
-    const floatRecorded = (JSON.parse(readFileSync(FLOAT.replace(/\.onnx$/, '.json'), 'utf8')) as { evaluation: RecordedEvaluation }).evaluation;
+    const recorded = recordedEvaluation(INT8);
+    const floatRecorded = recordedEvaluation(FLOAT)!;
     expect(recorded, 'vegetables-v2-int8.json has no "evaluation" (run scripts/evaluate-model.ts --model … --record)').to.be.an('object');
     expect(recorded!.correct, 'the shipping bar: within one photo of the float model').to.be.at.least(floatRecorded.correct - 1);
     const measured = await evaluateOnGroceryVal({ model: INT8, detection: 'off' });
