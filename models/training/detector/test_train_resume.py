@@ -80,6 +80,17 @@ threads = 1
 @unittest.skipIf(unavailable(), unavailable() or "")
 class Resume(unittest.TestCase):
     def test_a_stopped_run_resumes_to_the_same_weights(self):
+        self.check_resume("")
+
+    def test_a_stopped_run_with_a_weight_average_resumes_to_the_same_average(self):
+        a, b = self.check_resume("ema_decay = 0.9\nema_ramp_steps = 2\n")
+        self.assertEqual((a["ema_updates"], b["ema_updates"]), (4, 4))
+        # The checkpoint's model is the average, not the last step's weights.
+        self.assertFalse(all(torch_equal(t, a["raw_model"][k]) for k, t in a["model"].items()))
+        for name, tensor in a["raw_model"].items():
+            self.assertTrue(torch_equal(tensor, b["raw_model"][name]), name)
+
+    def check_resume(self, extra_recipe):
         import torch
         from detector import train_detector
         with tempfile.TemporaryDirectory() as tmp:
@@ -88,7 +99,7 @@ class Resume(unittest.TestCase):
             write_data_set(data)
             recipe = os.path.join(tmp, "tiny.py")
             with open(recipe, "w") as f:
-                f.write(RECIPE.format(data=data, pretrained=PRETRAINED))
+                f.write(RECIPE.format(data=data, pretrained=PRETRAINED) + extra_recipe)
             run = lambda work, *extra: train_detector.main([recipe, "--work-dir", os.path.join(tmp, work), *extra])
             with contextlib.redirect_stdout(io.StringIO()):
                 run("through")
@@ -109,6 +120,12 @@ class Resume(unittest.TestCase):
             self.assertTrue(os.path.exists(os.path.join(tmp, "stopped", "best.pt")))
             # What export_detector.py reads from a checkpoint.
             self.assertEqual((b["labels"], b["input_size"], b["name"]), (["red", "green"], 64, "tiny"))
+            return a, b
+
+
+def torch_equal(x, y):
+    import torch
+    return torch.equal(x, y)
 
 
 if __name__ == "__main__":

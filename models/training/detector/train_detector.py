@@ -185,6 +185,28 @@ def make_optimizer(net, recipe, stages):
     return torch.optim.AdamW(param_groups(net, recipe, stages), lr=recipe["lr"])
 
 
+class WeightAverage:
+    """An exponential moving average of the weights (YOLOX's ModelEMA): the evaluated and exported model.
+    One epoch's weights swing a few points of valid mAP; their average over the last few hundred steps is
+    steadier and usually better. The decay ramps up over ramp_steps so the early average follows the model."""
+
+    def __init__(self, net, decay, ramp_steps, updates=0):
+        import copy
+        self.net = copy.deepcopy(net).eval()
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+        self.decay, self.ramp_steps, self.updates = decay, ramp_steps, updates
+
+    @torch.no_grad()
+    def update(self, net):
+        self.updates += 1
+        d = self.decay * (1 - math.exp(-self.updates / self.ramp_steps))
+        current = net.state_dict()
+        for name, value in self.net.state_dict().items():
+            if value.dtype.is_floating_point:
+                value.mul_(d).add_(current[name].detach(), alpha=1 - d)
+
+
 def load_recipe(path):
     recipe = {k: v for k, v in runpy.run_path(path).items() if not k.startswith("__")}
     recipe["recipe_path"] = os.path.relpath(os.path.abspath(path), REPO)
@@ -224,18 +246,24 @@ def main(argv=None):
     last_path, best_path = os.path.join(work, "last.pt"), os.path.join(work, "best.pt")
     stages = trainable_stages(recipe, 0)
     optimizer = make_optimizer(net, recipe, stages)
+    average = None
     if os.path.exists(last_path):
         ckpt = torch.load(last_path, map_location="cpu")
-        net.load_state_dict(ckpt["model"])
+        net.load_state_dict(ckpt.get("raw_model", ckpt["model"]))  # "model" is the average where there is one
         start_epoch, best = ckpt["epoch"] + 1, ckpt["best"]
         stages = tuple(ckpt["backbone_stages"])
         optimizer = make_optimizer(net, recipe, stages)
         optimizer.load_state_dict(ckpt["optimizer"])
+        if recipe.get("ema_decay"):
+            average = WeightAverage(net, recipe["ema_decay"], recipe["ema_ramp_steps"], ckpt["ema_updates"])
+            average.net.load_state_dict(ckpt["model"])
         log(log_path, event="resume", epoch=start_epoch, best=best.get("map50"))
     elif start_epoch == 0:
         baseline = validate(net, valid, labels, recipe)
         log(log_path, event="valid", epoch=-1, map50=baseline["map50"], map50_95=baseline["map50_95"], note="COCO start, new class head")
 
+    if recipe.get("ema_decay") and average is None:
+        average = WeightAverage(net, recipe["ema_decay"], recipe["ema_ramp_steps"])
     stop = epochs if args.stop_after is None else min(epochs, start_epoch + args.stop_after)
     for epoch in range(start_epoch, stop):
         if trainable_stages(recipe, epoch) != stages:
@@ -266,18 +294,21 @@ def main(argv=None):
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
             optimizer.step()
+            if average is not None:
+                average.update(net)
             sums["loss"] += float(loss)
             for k, v in parts.items():
                 sums[k] += v
             if step % 20 == 0:
                 log(log_path, event="step", epoch=epoch, step=step, lr=round(lr, 6), loss=round(float(loss), 4),
                     s_per_step=round((time.time() - t_epoch) / (step + 1), 2))
-        result = validate(net, valid, labels, recipe)
+        evaluated = net if average is None else average.net
+        result = validate(evaluated, valid, labels, recipe)
         summary = {k: round(v / spe, 4) for k, v in sums.items()}
         improved = result["map50"] > best["map50"]
         if improved:
             best = {"map50": result["map50"], "map50_95": result["map50_95"], "epoch": epoch}
-        state = {"model": net.state_dict(), "labels": labels, "name": recipe["name"], "version": recipe["version"],
+        state = {"model": evaluated.state_dict(), "labels": labels, "name": recipe["name"], "version": recipe["version"],
                  "input_size": side, "score_threshold": recipe["score_threshold"],
                  "summary": {"recipe": recipe["recipe_path"], "epoch": epoch, "valid_map50": round(result["map50"], 4),
                              "valid_map50_95": round(result["map50_95"], 4), "seed": recipe["seed"]}}
@@ -285,7 +316,8 @@ def main(argv=None):
             torch.save(state, best_path + ".partial")
             os.replace(best_path + ".partial", best_path)
         torch.save({**state, "epoch": epoch, "best": best, "optimizer": optimizer.state_dict(),
-                    "backbone_stages": list(stages)}, last_path + ".partial")
+                    "backbone_stages": list(stages), "raw_model": net.state_dict(),
+                    "ema_updates": None if average is None else average.updates}, last_path + ".partial")
         os.replace(last_path + ".partial", last_path)
         log(log_path, event="valid", epoch=epoch, map50=round(result["map50"], 4), map50_95=round(result["map50_95"], 4),
             best=round(best["map50"], 4), backbone=list(stages), plain=plain, minutes=round((time.time() - t_epoch) / 60, 1),
