@@ -90,6 +90,31 @@ class Resume(unittest.TestCase):
         for name, tensor in a["raw_model"].items():
             self.assertTrue(torch_equal(tensor, b["raw_model"][name]), name)
 
+    def test_a_second_stage_starts_from_the_first_stages_checkpoint(self):
+        import torch
+        from detector import train_detector
+        with tempfile.TemporaryDirectory() as tmp:
+            data = os.path.join(tmp, "data")
+            os.makedirs(data)
+            write_data_set(data)
+            first, second = os.path.join(tmp, "first.py"), os.path.join(tmp, "second.py")
+            with open(first, "w") as f:
+                f.write(RECIPE.format(data=data, pretrained=PRETRAINED))
+            with open(second, "w") as f:
+                f.write(RECIPE.format(data=data, pretrained=PRETRAINED) + f"init_from = {os.path.join(tmp, 'one', 'best.pt')!r}\n"
+                        "epochs = 1\nbackbone_stages = ('dark4', 'dark5')\nbackbone_from_epoch = 0\nlr = 1e-9\nwarmup_steps = 1\n")
+            with contextlib.redirect_stdout(io.StringIO()):
+                train_detector.main([first, "--work-dir", os.path.join(tmp, "one")])
+                train_detector.main([second, "--work-dir", os.path.join(tmp, "two")])
+            start = torch.load(os.path.join(tmp, "one", "best.pt"))["model"]
+            after = torch.load(os.path.join(tmp, "two", "last.pt"))
+            self.assertEqual(after["backbone_stages"], ["dark4", "dark5"])
+            # A learning rate of 1e-9 barely moves the weights: the second stage began where the first ended.
+            for name, tensor in start.items():
+                self.assertTrue(torch.allclose(tensor, after["raw_model"][name], atol=1e-5), name)
+            with self.assertRaisesRegex(SystemExit, "not this data set's"):
+                train_detector.continued_model({"init_from": os.path.join(tmp, "one", "best.pt")}, ["blue", "green"])
+
     def check_resume(self, extra_recipe):
         import torch
         from detector import train_detector

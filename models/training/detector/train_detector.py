@@ -83,6 +83,8 @@ def to_tensor(images):
 
 
 def build_model(recipe, labels):
+    if recipe.get("init_from"):
+        return continued_model(recipe, labels)
     net = YoloxNano(len(labels))
     load_onnx_weights(net, os.path.join(REPO, recipe["pretrained"]), skip_class_preds=True)
     coco_names = [line.strip() for line in open(os.path.join(os.path.dirname(os.path.join(REPO, recipe["pretrained"])), "coco_classes.txt")) if line.strip()]
@@ -98,6 +100,16 @@ def build_model(recipe, labels):
                     k = coco_names.index(seed_name)
                     conv.weight[c] = torch.from_numpy(coco[level][0][k].copy())
                     conv.bias[c] = float(coco[level][1][k])
+    return net
+
+
+def continued_model(recipe, labels):
+    """A second stage: the network starts from an earlier run's checkpoint (its best.pt) instead of COCO."""
+    ckpt = torch.load(recipe["init_from"], map_location="cpu")
+    if ckpt["labels"] != labels:
+        raise SystemExit(f"init_from {recipe['init_from']} was trained on {ckpt['labels']}, not this data set's {labels}")
+    net = YoloxNano(len(labels))
+    net.load_state_dict(ckpt["model"])
     return net
 
 
@@ -260,7 +272,8 @@ def main(argv=None):
         log(log_path, event="resume", epoch=start_epoch, best=best.get("map50"))
     elif start_epoch == 0:
         baseline = validate(net, valid, labels, recipe)
-        log(log_path, event="valid", epoch=-1, map50=baseline["map50"], map50_95=baseline["map50_95"], note="COCO start, new class head")
+        log(log_path, event="valid", epoch=-1, map50=baseline["map50"], map50_95=baseline["map50_95"],
+            note=f"start from {recipe['init_from']}" if recipe.get("init_from") else "COCO start, new class head")
 
     if recipe.get("ema_decay") and average is None:
         average = WeightAverage(net, recipe["ema_decay"], recipe["ema_ramp_steps"])
