@@ -3,6 +3,7 @@
 
     /usr/bin/python3 scripts/score-detector.py --model models/produce-detector-v1.onnx
     /usr/bin/python3 scripts/score-detector.py --model F --split valid --json   # machine-readable
+    /usr/bin/python3 scripts/score-detector.py --model F --markdown --compare F416.json  # the model card's table
 
 Runs `node bin/vegkiosk.js classify --json --min-score 0.01 --model F <split>/images` once over the whole
 split (so decoding, letterbox and NMS are the runtime's own, not the training's), then prints mAP@0.5
@@ -18,7 +19,7 @@ import sys
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(REPO, "models", "training"))
 from detector.detection_data import list_split, read_class_names  # noqa: E402
-from detector.scoring import format_table, score  # noqa: E402
+from detector.scoring import format_markdown, format_table, score  # noqa: E402
 
 DEFAULT_DATA = os.path.join(REPO, "..", "shared", "data", "fruits-vegetables-yolo")
 
@@ -30,6 +31,10 @@ def main():
     ap.add_argument("--split", default="valid")
     ap.add_argument("--min-score", default="0.01", help="passed to classify (default 0.01, so the PR curve is whole)")
     ap.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    ap.add_argument("--markdown", action="store_true", help="print the model card's per-class table")
+    ap.add_argument("--compare", metavar="JSON", help="with --markdown: a saved --json result (the same weights at "
+                                                      "another size, say) whose AP@0.5 becomes a last column")
+    ap.add_argument("--compare-title", default="AP@0.5 at 416", help="that column's heading")
     args = ap.parse_args()
     if not os.path.exists(os.path.join(args.data, "data.yaml")):
         sys.exit(f"score-detector: {args.data} has no data.yaml (the data set lives in ../shared/data beside the checkout)")
@@ -47,6 +52,9 @@ def main():
     result["median_ms_per_photo"] = ms[len(ms) // 2] if ms else None
     if args.json:
         print(json.dumps(result))
+    elif args.markdown:
+        compare = json.load(open(args.compare)) if args.compare else None
+        print(format_markdown(result, compare, args.compare_title))
     else:
         print(format_table(result, f"{args.model} on {args.split} ({len(samples)} images), "
                                    f"median {result['median_ms_per_photo']} ms per photo through classify"))

@@ -72,3 +72,20 @@ def format_table(result, title):
     if result["foreign_labels"]:
         rows.append(f"\nlabels not in the data set, ignored: {result['foreign_labels']}")
     return "\n".join(rows)
+
+
+def format_markdown(result, compare=None, compare_title=None):
+    """The model card's per-class table; compare (another score() result, say the same weights at another
+    input size) adds its AP@0.5 as a last column."""
+    extra = compare is not None
+    head = "| class | objects in valid | AP@0.5 | AP@0.5:0.95 |" + (f" {compare_title} |" if extra else "")
+    rows = [head, "| --- | ---: | ---: | ---: |" + (" ---: |" if extra else "")]
+    ap = lambda v: "-" if v is None else f"{v:.3f}"
+    for name, c in result["per_class"].items():
+        row = f"| {name} | {c['truths']} | {ap(c['ap50'])} | {ap(c['ap50_95'])} |"
+        rows.append(row + (f" {ap(compare['per_class'][name]['ap50'])} |" if extra else ""))
+    total = sum(c["truths"] for c in result["per_class"].values())
+    counted = sum(1 for c in result["per_class"].values() if c["truths"])
+    rows.append(f"| **all (mean of {counted})** | {total} | **{result['map50']:.3f}** | **{result['map50_95']:.3f}** |"
+                + (f" {compare['map50']:.3f} |" if extra else ""))
+    return "\n".join(rows)

@@ -5,7 +5,7 @@ import tempfile
 import unittest
 
 from detector.detection_data import list_split
-from detector.scoring import predictions_from_lines, score
+from detector.scoring import format_markdown, predictions_from_lines, score
 
 
 class Scoring(unittest.TestCase):
@@ -51,6 +51,19 @@ class Scoring(unittest.TestCase):
     def test_prediction_lines_keep_score_and_box(self):
         preds, _ = predictions_from_lines([self.line("a", ("kiwi", 0.5, [0.1, 0.2, 0.3, 0.4]))], ["apple", "kiwi"])
         self.assertEqual(preds[os.path.abspath(self.img("a"))], [(1, 0.5, [0.1, 0.2, 0.3, 0.4])])
+
+    def test_the_card_table_has_a_row_per_class_and_the_mean_with_an_optional_comparison_column(self):
+        lines = [self.line("a", ("apple", 0.9, [0.25, 0.25, 0.75, 0.75])), self.line("b"), self.line("c")]
+        result = score(lines, self.samples, ["apple", "kiwi"])
+        table = format_markdown(result).splitlines()
+        self.assertEqual(table[2], "| apple | 1 | 1.000 | 1.000 |")
+        self.assertEqual(table[3], "| kiwi | 1 | 0.000 | 0.000 |")
+        self.assertEqual(table[4], "| **all (mean of 2)** | 2 | **0.500** | **0.500** |")
+        other = score([self.line("a"), self.line("b", ("kiwi", 0.7, [0, 0, 0.5, 0.5]))], self.samples, ["apple", "kiwi"])
+        table = format_markdown(result, other, "AP@0.5 at 416").splitlines()
+        self.assertTrue(table[0].endswith("| AP@0.5 at 416 |"))
+        self.assertEqual(table[2], "| apple | 1 | 1.000 | 1.000 | 0.000 |")
+        self.assertEqual(table[4], "| **all (mean of 2)** | 2 | **0.500** | **0.500** | 0.500 |")
 
 
 if __name__ == "__main__":
