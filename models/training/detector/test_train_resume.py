@@ -83,12 +83,13 @@ class Resume(unittest.TestCase):
         self.check_resume("")
 
     def test_a_stopped_run_with_a_weight_average_resumes_to_the_same_average(self):
+        import torch
         a, b = self.check_resume("ema_decay = 0.9\nema_ramp_steps = 2\n")
         self.assertEqual((a["ema_updates"], b["ema_updates"]), (4, 4))
         # The checkpoint's model is the average, not the last step's weights.
-        self.assertFalse(all(torch_equal(t, a["raw_model"][k]) for k, t in a["model"].items()))
+        self.assertFalse(all(torch.equal(t, a["raw_model"][k]) for k, t in a["model"].items()))
         for name, tensor in a["raw_model"].items():
-            self.assertTrue(torch_equal(tensor, b["raw_model"][name]), name)
+            self.assertTrue(torch.equal(tensor, b["raw_model"][name]), name)
 
     def test_a_second_stage_starts_from_the_first_stages_checkpoint(self):
         import torch
@@ -146,11 +147,6 @@ class Resume(unittest.TestCase):
             # What export_detector.py reads from a checkpoint.
             self.assertEqual((b["labels"], b["input_size"], b["name"]), (["red", "green"], 64, "tiny"))
             return a, b
-
-
-def torch_equal(x, y):
-    import torch
-    return torch.equal(x, y)
 
 
 if __name__ == "__main__":

@@ -258,25 +258,24 @@ def main(argv=None):
     last_path, best_path = os.path.join(work, "last.pt"), os.path.join(work, "best.pt")
     stages = trainable_stages(recipe, 0)
     optimizer = make_optimizer(net, recipe, stages)
-    average = None
-    if os.path.exists(last_path):
-        ckpt = torch.load(last_path, map_location="cpu")
+    ckpt = torch.load(last_path, map_location="cpu") if os.path.exists(last_path) else None
+    if ckpt is not None:
         net.load_state_dict(ckpt.get("raw_model", ckpt["model"]))  # "model" is the average where there is one
         start_epoch, best = ckpt["epoch"] + 1, ckpt["best"]
         stages = tuple(ckpt["backbone_stages"])
         optimizer = make_optimizer(net, recipe, stages)
         optimizer.load_state_dict(ckpt["optimizer"])
-        if recipe.get("ema_decay"):
-            average = WeightAverage(net, recipe["ema_decay"], recipe["ema_ramp_steps"], ckpt["ema_updates"])
-            average.net.load_state_dict(ckpt["model"])
         log(log_path, event="resume", epoch=start_epoch, best=best.get("map50"))
     elif start_epoch == 0:
         baseline = validate(net, valid, labels, recipe)
         log(log_path, event="valid", epoch=-1, map50=baseline["map50"], map50_95=baseline["map50_95"],
             note=f"start from {recipe['init_from']}" if recipe.get("init_from") else "COCO start, new class head")
 
-    if recipe.get("ema_decay") and average is None:
-        average = WeightAverage(net, recipe["ema_decay"], recipe["ema_ramp_steps"])
+    average = None
+    if recipe.get("ema_decay"):
+        average = WeightAverage(net, recipe["ema_decay"], recipe["ema_ramp_steps"], ckpt["ema_updates"] if ckpt is not None else 0)
+        if ckpt is not None:
+            average.net.load_state_dict(ckpt["model"])
     stop = epochs if args.stop_after is None else min(epochs, start_epoch + args.stop_after)
     for epoch in range(start_epoch, stop):
         if trainable_stages(recipe, epoch) != stages:
